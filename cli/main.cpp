@@ -1,0 +1,29 @@
+// microscale command line: one file per subcommand, registered here. Only cli/ exits.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "microscale/error.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"microscale: quantize Hugging Face checkpoints to NVFP4 / FP8 / MX formats"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string(MICROSCALE_VERSION));
+    microscale::cli::register_formats(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        microscale::cli::run_selected(app);
+    } catch (const microscale::Error& e) {
+        std::fprintf(stderr, "microscale: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "microscale: internal error: %s\n", e.what());
+        return 2;
+    }
+    return 0;
+}
