@@ -28,7 +28,9 @@ void for_row_chunks(const WeightView& w, core::ThreadPool* pool, const std::func
     }
 }
 
-float amax_rows(const WeightView& w, Backend, int64_t r0, int64_t r1) { return amax_rows_ref(w, r0, r1); }
+float amax_rows(const WeightView& w, Backend backend, int64_t r0, int64_t r1) {
+    return backend == Backend::SIMD ? amax_rows_simd(w, r0, r1) : amax_rows_ref(w, r0, r1);
+}
 
 }  // namespace
 

@@ -41,5 +41,7 @@ void validate_weight(const WeightView& w, int block, std::string_view format);
 // max |w| over rows [r0, r1). Throws microscale::Error naming the tensor and the first NaN/Inf
 // element: ModelOpt refuses such weights ("detected nan/inf values in amax") and so do we.
 float amax_rows_ref(const WeightView& w, int64_t r0, int64_t r1);
+// Same value (and the same error) with Highway SIMD.
+float amax_rows_simd(const WeightView& w, int64_t r0, int64_t r1);
 
 }  // namespace microscale::format
