@@ -8,6 +8,7 @@ namespace microscale::cli {
 
 // Each register_* adds a subcommand whose callback runs when it is selected.
 void register_formats(CLI::App& app);
+void register_recipes(CLI::App& app);
 
 // Run the callback of the selected subcommand (callbacks are attached with final_callback).
 inline void run_selected(CLI::App&) {}

@@ -11,13 +11,12 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(MICROSCALE_VERSION));
     microscale::cli::register_formats(app);
+    microscale::cli::register_recipes(app);
     try {
-        app.parse(argc, argv);
+        app.parse(argc, argv);  // subcommands run from final_callback, i.e. inside parse()
+        microscale::cli::run_selected(app);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
-    }
-    try {
-        microscale::cli::run_selected(app);
     } catch (const microscale::Error& e) {
         std::fprintf(stderr, "microscale: error: %s\n", e.what());
         return 1;
