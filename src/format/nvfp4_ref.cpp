@@ -16,8 +16,8 @@ Nvfp4Config Nvfp4Config::four_over_six_preset() {
 }
 
 std::vector<float> mse_multipliers(const MseSweep& sweep) {
-    if (!(sweep.step > 0.0) || !(sweep.stop >= sweep.start) || !(sweep.start > 0.0))
-        throw Error(fmt::format("mse sweep: need 0 < start <= stop and step > 0, got start={} stop={} step={}",
+    if (!(sweep.step > 0.0) || !(sweep.stop >= sweep.start) || !(sweep.start >= 0.0))
+        throw Error(fmt::format("mse sweep: need 0 <= start <= stop and step > 0, got start={} stop={} step={}",
                                 sweep.start, sweep.stop, sweep.step));
     // Python: math.ceil((stop - start) / step) + 1, in double.
     const int64_t n = static_cast<int64_t>(std::ceil((sweep.stop - sweep.start) / sweep.step)) + 1;

@@ -33,11 +33,11 @@ MICROSCALE_HD inline uint8_t e2m1_from_float_mx(float y) {
     return static_cast<uint8_t>((y > 0.0f ? 0x0 : 0x8) | idx);
 }
 
-// Decoded value of a nibble (low 4 bits used). Magnitudes are m/2 for m in {0,1,2,3,4,6,8,12}.
+// Decoded value of a nibble (low 4 bits used): ModelOpt's e2m1_values table, where the
+// negative-zero nibble 0x8 decodes to +0.0 (so dequantized checkpoints hold no -0).
 MICROSCALE_HD inline float e2m1_to_float(uint8_t nibble) {
-    constexpr uint8_t kHalfUnits[8] = {0, 1, 2, 3, 4, 6, 8, 12};
-    const float mag = static_cast<float>(kHalfUnits[nibble & 0x7]) * 0.5f;
-    return (nibble & 0x8) ? -mag : mag;
+    constexpr int8_t kHalfUnits[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    return static_cast<float>(kHalfUnits[nibble & 0xF]) * 0.5f;
 }
 
 }  // namespace microscale::codec
