@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "format/nvfp4.h"
 #include "microscale/format.h"
 
 namespace microscale::recipe {
@@ -165,9 +166,10 @@ double effective_bits_of(const QuantizerAttributes& q);
 // the min over all enabled cfg entries, else 16.
 double autoquant_effective_bits(const Recipe& recipe);
 
-// mse / local_hessian multiplier candidates: linspace(start, stop, ceil((stop-start)/step)+1)
-// with the method's defaults (0.25, 4.0, 0.1), in double as numpy computes it (spec §5.2).
-std::vector<double> mse_multipliers(const Algorithm& algo);
+// The mse / local_hessian multiplier sweep parameters with the method's defaults (0.25, 4.0,
+// 0.1). The fp32 candidates themselves come from format::mse_multipliers, the one copy of
+// torch's CUDA linspace (spec §5.2, docs/FORMATS.md).
+format::MseSweep mse_sweep_of(const Algorithm& algo);
 
 // Human-readable forms for the CLI and the plan printer.
 std::string describe(const QuantizerAttributes& q);

@@ -205,19 +205,11 @@ double autoquant_effective_bits(const Recipe& recipe) {
     return best;
 }
 
-std::vector<double> mse_multipliers(const Algorithm& algo) {
+format::MseSweep mse_sweep_of(const Algorithm& algo) {
     if (algo.method != "mse" && algo.method != "local_hessian")
         throw Error(fmt::format("{}: algorithm {} has no multiplier sweep", algo.where.str(), algo.method));
-    const double start = algo.number("start_multiplier", 0.25);
-    const double stop = algo.number("stop_multiplier", 4.0);
-    const double step = algo.number("step_size", 0.1);
-    const auto n = static_cast<size_t>(std::ceil((stop - start) / step)) + 1;
-    std::vector<double> out(n);
-    // numpy.linspace: start + i * ((stop - start) / (n - 1)), endpoint exactly stop.
-    const double delta = n > 1 ? (stop - start) / static_cast<double>(n - 1) : 0.0;
-    for (size_t i = 0; i < n; ++i) out[i] = start + static_cast<double>(i) * delta;
-    out.back() = n > 1 ? stop : start;
-    return out;
+    return format::MseSweep{algo.number("start_multiplier", 0.25), algo.number("stop_multiplier", 4.0),
+                            algo.number("step_size", 0.1)};
 }
 
 std::string describe(const QuantizerAttributes& q) {

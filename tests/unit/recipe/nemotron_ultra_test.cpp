@@ -52,7 +52,7 @@ TEST_F(RecipeNemotronUltra, Loads) {
     const Algorithm& a = r_.algorithms[0];
     EXPECT_EQ(a.method, "mse");
     EXPECT_FALSE(a.flag("fp8_scale_sweep", true));
-    EXPECT_EQ(mse_multipliers(a), (std::vector<double>{1.0, 1.5}));  // M=6, M=4 (spec §5.3)
+    EXPECT_EQ(format::mse_multipliers(mse_sweep_of(a)), (std::vector<float>{1.0f, 1.5f}));  // M=6, M=4 (spec §5.3)
     EXPECT_EQ(r_.rules[1].where.line, 6);
 }
 

@@ -165,13 +165,13 @@ TEST(RecipeResolve, EffectiveBitsAsModelOptCostsThem) {
 
 TEST(RecipeResolve, MseMultipliers) {
     const Recipe d = from("algorithm: mse\nquant_cfg: [{quantizer_name: '*', enable: false}]");
-    const std::vector<double> m = mse_multipliers(d.algorithms.at(0));
+    const std::vector<float> m = format::mse_multipliers(mse_sweep_of(d.algorithms.at(0)));
     ASSERT_EQ(m.size(), 39u);  // ceil(3.75 / 0.1) + 1
-    EXPECT_DOUBLE_EQ(m.front(), 0.25);
-    EXPECT_DOUBLE_EQ(m.back(), 4.0);
-    EXPECT_NEAR(m[1] - m[0], 3.75 / 38, 1e-15);
-    const std::vector<double> fos = mse_multipliers(load_preset("NVFP4_FOUR_OVER_SIX_CFG").algorithms.at(0));
-    EXPECT_EQ(fos, (std::vector<double>{1.0, 1.5}));
+    EXPECT_EQ(m.front(), 0.25f);
+    EXPECT_EQ(m.back(), 4.0f);
+    EXPECT_NEAR(m[1] - m[0], 3.75 / 38, 1e-7);
+    const std::vector<float> fos = format::mse_multipliers(mse_sweep_of(load_preset("NVFP4_FOUR_OVER_SIX_CFG").algorithms.at(0)));
+    EXPECT_EQ(fos, (std::vector<float>{1.0f, 1.5f}));
 }
 
 TEST(RecipeResolve, AppendRulesMergesKvUnit) {
