@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string(MICROSCALE_VERSION));
     microscale::cli::register_formats(app);
     microscale::cli::register_recipes(app);
+    microscale::cli::register_inspect(app);
+    microscale::cli::register_synth(app);
+    microscale::cli::register_quantize(app);
     try {
         app.parse(argc, argv);  // subcommands run from final_callback, i.e. inside parse()
         microscale::cli::run_selected(app);

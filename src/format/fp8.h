@@ -18,4 +18,10 @@ void quantize_fp8_rows_simd(const WeightView& w, float scale, int64_t r0, int64_
 
 void dequantize_fp8_ref(std::span<const uint8_t> codes, float scale, float* out);
 
+// Per-tensor mse search for FP8 weights (ModelOpt's mse multiplier sweep on a per-tensor
+// quantizer, spec §5.2-5.3): for each multiplier k in order, amax*k gives the scale; the loss is
+// the squared error of the exported codes, summed in fp32 along each row and in double over
+// rows in row order. Returns the amax of the first strictly best candidate.
+float fp8_search_amax(const WeightView& w, float amax, std::span<const float> multipliers);
+
 }  // namespace microscale::format

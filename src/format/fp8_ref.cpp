@@ -1,12 +1,47 @@
 // FP8 per-tensor scalar reference.
 #include "format/fp8.h"
 
+#include <cmath>
+#include <vector>
+
 #include "format/codec/e4m3.h"
 #include "format/nvfp4_block.h"
 
 namespace microscale::format {
 
+namespace {
+// Saturate to +-448 before the cast. With a scale from max (or any multiplier >= 1) |w/s| never
+// exceeds 448 by more than rounding, which e4m3 maps to 448 anyway, so the bytes equal
+// ModelOpt's; a multiplier < 1 would make ModelOpt's export write NaN codes instead.
+float clamp_fp8(float q) { return q > codec::kE4M3Max ? codec::kE4M3Max : (q < -codec::kE4M3Max ? -codec::kE4M3Max : q); }
+}  // namespace
+
 float fp8_weight_scale(float amax) { return amax > 0.0f ? amax * kRecip448 : 1.0f; }
+
+float fp8_search_amax(const WeightView& w, float amax, std::span<const float> multipliers) {
+    float best_amax = amax;
+    double best_loss = INFINITY;
+    std::vector<uint8_t> codes(static_cast<size_t>(w.cols));
+    for (float k : multipliers) {
+        const float cand = amax * k;
+        const float scale = fp8_weight_scale(cand);
+        double loss = 0.0;
+        for (int64_t r = 0; r < w.rows; ++r) {
+            quantize_fp8_rows_ref(w, scale, r, r + 1, codes.data());
+            float row_loss = 0.0f;
+            for (int64_t c = 0; c < w.cols; ++c) {
+                const float d = w.at(r, c) - codec::e4m3_to_float(codes[static_cast<size_t>(c)]) * scale;
+                row_loss += d * d;
+            }
+            loss += row_loss;
+        }
+        if (loss < best_loss) {
+            best_loss = loss;
+            best_amax = cand;
+        }
+    }
+    return best_amax;
+}
 
 void quantize_fp8_rows_ref(const WeightView& w, float scale, int64_t r0, int64_t r1, uint8_t* codes) {
     // PyTorch CUDA computes bf16[..] / fp32 0-dim as a bf16 op: the divisor is loaded as bf16
@@ -23,7 +58,7 @@ void quantize_fp8_rows_ref(const WeightView& w, float scale, int64_t r0, int64_t
                 case DType::F16: q = codec::round_to_fp16(v / s_fp16); break;
                 default: q = v / scale; break;
             }
-            out[c] = codec::e4m3_from_float(q);
+            out[c] = codec::e4m3_from_float(clamp_fp8(q));
         }
     }
 }

@@ -43,11 +43,12 @@ void QuantizeFp8Rows(const WeightView& w, float scale, int64_t r0, int64_t r1, u
         for (; c + static_cast<int64_t>(N) <= w.cols; c += static_cast<int64_t>(N)) {
             VF q = hn::Div(hn::LoadU(df, row.data() + c), vs);
             if (bf16) q = round_bf16(q);
+            q = hn::Min(hn::Max(q, hn::Set(df, -codec::kE4M3Max)), hn::Set(df, codec::kE4M3Max));
             hn::StoreU(hn::DemoteTo(d8, e4m3_encode(q)), d8, out + c);  // codes 0..255 fit
         }
         for (; c < w.cols; ++c) {
             const float q = bf16 ? codec::round_to_bf16(row[c] / codec::round_to_bf16(scale)) : row[c] / scale;
-            out[c] = codec::e4m3_from_float(q);
+            out[c] = codec::e4m3_from_float(q > codec::kE4M3Max ? codec::kE4M3Max : (q < -codec::kE4M3Max ? -codec::kE4M3Max : q));
         }
     }
 #endif

@@ -69,7 +69,7 @@ QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec
             break;
         }
         case Format::FP8: {
-            q.global_scale = fp8_weight_scale(q.amax);
+            q.global_scale = fp8_weight_scale(spec.fp8_amax.value_or(q.amax));
             q.data.resize(static_cast<size_t>(w.rows * w.cols));
             for_row_chunks(w, pool, [&](int64_t r0, int64_t r1) {
                 uint8_t* c = q.data.data() + r0 * w.cols;

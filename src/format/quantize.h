@@ -20,7 +20,8 @@ enum class Backend : uint8_t { REF, SIMD };
 
 struct WeightQuantSpec {
     Format format = Format::NVFP4;
-    Nvfp4Config nvfp4;  // NVFP4 / W4A16_NVFP4: search, four-over-six, shared global amax
+    Nvfp4Config nvfp4;          // NVFP4 / W4A16_NVFP4: search, four-over-six, shared global amax
+    std::optional<float> fp8_amax;  // FP8: amax chosen by a search (default max|W|)
 };
 
 struct QuantizedWeight {

@@ -1,0 +1,99 @@
+// `microscale quantize`: the main job.
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "microscale/error.h"
+#include "pipeline/quantize_job.h"
+
+namespace microscale::cli {
+namespace {
+
+uint64_t parse_size(const std::string& s) {
+    size_t pos = 0;
+    const double v = std::stod(s, &pos);
+    std::string unit = s.substr(pos);
+    for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    double mul = 1;
+    if (unit == "K" || unit == "KB") mul = 1e3;
+    else if (unit == "M" || unit == "MB") mul = 1e6;
+    else if (unit == "G" || unit == "GB") mul = 1e9;
+    else if (unit == "KIB") mul = 1024.0;
+    else if (unit == "MIB") mul = 1024.0 * 1024;
+    else if (unit == "GIB") mul = 1024.0 * 1024 * 1024;
+    else if (!unit.empty() && unit != "B") throw Error("--shard-size: unknown unit in '" + s + "' (use B, MB, GB, MiB, GiB)");
+    if (!(v > 0)) throw Error("--shard-size must be positive, got '" + s + "'");
+    return static_cast<uint64_t>(v * mul);
+}
+
+}  // namespace
+
+void register_quantize(CLI::App& app) {
+    auto opts = std::make_shared<pipeline::QuantizeOptions>();
+    auto shard = std::make_shared<std::string>("5GB");
+    auto json = std::make_shared<bool>(false);
+    auto backend = std::make_shared<std::string>("simd");
+    auto* cmd = app.add_subcommand("quantize", "Quantize a Hugging Face checkpoint with a ModelOpt recipe and export it");
+    cmd->footer(
+        "\nExamples:\n"
+        "  microscale quantize --model ./Llama-3-8B --recipe W4A16_NVFP4_CFG --output ./Llama-3-8B-NVFP4\n"
+        "  microscale quantize --model ./m --recipe NVFP4_FOUR_OVER_SIX_CFG --weights-only --output ./m-4o6\n"
+        "  microscale quantize --model ./m --recipe ./my-recipe.yaml --dry-run\n"
+        "Recipes: `microscale recipes` lists the built-in presets (ModelOpt names); a YAML file in\n"
+        "ModelOpt's schema works verbatim. Formats: `microscale formats`.");
+    cmd->add_option("--model", opts->model_dir, "Input checkpoint directory (config.json + safetensors)")->required();
+    cmd->add_option("--recipe", opts->recipe, "Preset name (e.g. NVFP4_FOUR_OVER_SIX_CFG, A+B merges) or YAML file")
+        ->capture_default_str();
+    cmd->add_option("--output", opts->output_dir, "Output directory (written atomically)");
+    cmd->add_flag("--dry-run", opts->dry_run, "Print the resolved plan (module -> format, algorithm, bits) and stop");
+    cmd->add_flag("--force", opts->force, "Replace an existing output directory");
+    cmd->add_flag("--weights-only", opts->plan.weights_only,
+                  "Disable input and KV quantizers: weight-only export (NVFP4 becomes W4A16_NVFP4), no calibration");
+    cmd->add_flag("--skip-incompatible", opts->plan.skip_incompatible,
+                  "Leave layers whose in_features the block size does not divide in BF16 (and report them)");
+    cmd->add_option("--threads", opts->threads, "Worker threads (0 = all cores)")->capture_default_str();
+    cmd->add_option("--shard-size", *shard, "Maximum output shard size (HF convention, e.g. 5GB, 500MB, 2GiB)")
+        ->capture_default_str();
+    cmd->add_option("--backend", *backend, "Kernel path: simd (default) or ref (the scalar reference; same bytes)")
+        ->check(CLI::IsMember({"simd", "ref"}))
+        ->capture_default_str();
+    cmd->add_flag("--json", *json, "Print the final report as JSON on stdout");
+    cmd->final_callback([opts, shard, json, backend] {
+        opts->max_shard_bytes = parse_size(*shard);
+        opts->backend = *backend == "ref" ? format::Backend::REF : format::Backend::SIMD;
+        if (!opts->dry_run && opts->output_dir.empty()) throw Error("--output is required (or use --dry-run)");
+        pipeline::JobCallbacks cb;
+        // The plan goes to stdout (it is the result of --dry-run), progress to stderr.
+        cb.on_plan = [&](const std::string& plan, const std::vector<std::string>&) {
+            if (opts->dry_run || !*json) fmt::print("{}", plan);
+            std::fflush(stdout);
+        };
+        cb.on_tensor = [&](size_t i, size_t n, const pipeline::TensorReport& t) {
+            const std::string err = t.rel_mse >= 0 ? fmt::format("rel.mse {:.2e}", t.rel_mse) : std::string(16, ' ');
+            const std::string what = t.format == "-" ? std::string("copy") : t.format + " " + t.algorithm;
+            fmt::print(stderr, "[{:>4}/{:>4}] {:<52} {:>5} -> {:<30} {:>9.2f} -> {:>8.2f} MiB  {}  {:6.3f} s\n", i + 1,
+                       n, t.name, t.input_dtype, what, t.input_bytes / 1048576.0, t.output_bytes / 1048576.0, err,
+                       t.seconds);
+        };
+        const pipeline::QuantizeReport r = pipeline::run_quantize(*opts, cb);
+        if (opts->dry_run) return;
+        if (*json) {
+            nlohmann::ordered_json j;
+            j["output"] = r.output.string();
+            j["seconds"] = r.seconds;
+            j["input_bytes"] = r.input_bytes;
+            j["output_bytes"] = r.output_bytes;
+            j["effective_bits"] = {{"without_lm_head", r.bpe_without_lm_head}, {"with_lm_head", r.bpe_with_lm_head}};
+            for (const auto& t : r.tensors)
+                j["tensors"].push_back({{"name", t.name}, {"format", t.format}, {"algorithm", t.algorithm},
+                                        {"input_bytes", t.input_bytes}, {"output_bytes", t.output_bytes},
+                                        {"rel_mse", t.rel_mse}, {"seconds", t.seconds}});
+            fmt::print("{}\n", j.dump(2));
+        } else {
+            fmt::print("{}", pipeline::summarize(r));
+        }
+    });
+}
+
+}  // namespace microscale::cli

@@ -1,0 +1,263 @@
+#include "pipeline/quantize_job.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "core/thread_pool.h"
+#include "export/modelopt_config.h"
+#include "format/fp8.h"
+#include "format/nvfp4_block.h"
+#include "io/checkpoint.h"
+#include "microscale/error.h"
+#include "model/layout.h"
+#include "pipeline/output_dir.h"
+#include "pipeline/reconstruction.h"
+#include "recipe/recipe.h"
+
+namespace microscale::pipeline {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string layer_kind(model::Role role) {
+    switch (role) {
+        case model::Role::ATTN_Q: case model::Role::ATTN_K: case model::Role::ATTN_V: case model::Role::ATTN_O:
+        case model::Role::ATTN_QKV: return "attention";
+        case model::Role::MLP_GATE: case model::Role::MLP_UP: case model::Role::MLP_DOWN: case model::Role::MLP_GATE_UP:
+            return "mlp";
+        case model::Role::LM_HEAD: return "lm_head";
+        case model::Role::EMBED: return "embedding";
+        default: return "other";
+    }
+}
+
+// The tensors a quantized linear exports, in ModelOpt's names and dtypes (spec §2-3).
+std::vector<io::TensorDecl> output_decls(const model::LinearModule& m, Format f, bool has_input_scale) {
+    const int64_t out = m.out_features, in = m.in_features;
+    std::vector<io::TensorDecl> d;
+    switch (f) {
+        case Format::NVFP4: case Format::W4A16_NVFP4:
+            d.push_back({m.name + ".weight", DType::U8, {out, in / 2}});
+            d.push_back({m.name + ".weight_scale", DType::F8_E4M3, {out, in / format::kNvfp4Block}});
+            d.push_back({m.name + ".weight_scale_2", DType::F32, {}});
+            break;
+        case Format::FP8:
+            d.push_back({m.name + ".weight", DType::F8_E4M3, {out, in}});
+            d.push_back({m.name + ".weight_scale", DType::F32, {}});
+            break;
+        case Format::MXFP4:
+            d.push_back({m.name + ".weight", DType::U8, {out, in / 2}});
+            d.push_back({m.name + ".weight_scale", DType::U8, {out, in / 32}});
+            break;
+        case Format::MXFP8:
+            d.push_back({m.name + ".weight", DType::F8_E4M3, {out, in}});
+            d.push_back({m.name + ".weight_scale", DType::U8, {out, in / 32}});
+            break;
+        default: break;
+    }
+    if (has_input_scale) d.push_back({m.name + ".input_scale", DType::F32, {}});
+    return d;
+}
+
+std::span<const uint8_t> scalar_bytes(const float& v) { return {reinterpret_cast<const uint8_t*>(&v), sizeof v}; }
+
+// Non-weight files travel with the checkpoint (tokenizer, generation config, chat template...).
+void copy_side_files(const fs::path& from, const fs::path& to) {
+    for (const auto& e : fs::directory_iterator(from)) {
+        if (!e.is_regular_file()) continue;
+        const std::string n = e.path().filename().string();
+        if (n == "config.json" || n == "hf_quant_config.json" || n == "model.safetensors.index.json" ||
+            e.path().extension() == ".safetensors" || n.rfind('.', 0) == 0)
+            continue;
+        fs::copy_file(e.path(), to / n, fs::copy_options::overwrite_existing);
+    }
+}
+
+// Re-open what was written with our own reader: every declared tensor present with its dtype
+// and shape, E4M3 block scales free of NaN, zero and negative codes, per-tensor scales > 0.
+void verify_written(const fs::path& dir, const std::vector<io::TensorDecl>& decls) {
+    const io::Checkpoint ck = io::Checkpoint::open(dir);
+    if (ck.tensors().size() != decls.size())
+        throw Error(fmt::format("verify {}: {} tensors written, {} expected", dir.string(), ck.tensors().size(), decls.size()));
+    for (const io::TensorDecl& d : decls) {
+        const io::TensorRef* t = ck.find(d.name);
+        if (!t || t->info->dtype != d.dtype || t->info->shape != d.shape)
+            throw Error(fmt::format("verify {}: tensor {} missing or with the wrong dtype/shape", dir.string(), d.name));
+        const auto b = ck.bytes(*t);
+        const bool block_scale = d.name.size() > 13 && d.name.ends_with(".weight_scale") && d.dtype == DType::F8_E4M3;
+        if (block_scale)
+            for (size_t i = 0; i < b.size(); ++i)
+                if (b[i] == 0 || (b[i] & 0x80) || (b[i] & 0x7F) == 0x7F)
+                    throw Error(fmt::format("verify {}: {} has invalid scale code 0x{:02x} at {}", dir.string(), d.name, b[i], i));
+        if (d.dtype == DType::F32 && d.shape.empty() && (d.name.ends_with("_scale") || d.name.ends_with("_scale_2"))) {
+            float v;
+            std::memcpy(&v, b.data(), 4);
+            if (!(v > 0.0f) || !std::isfinite(v))
+                throw Error(fmt::format("verify {}: {} = {} is not a finite positive scale", dir.string(), d.name, v));
+        }
+    }
+}
+
+void write_json(const fs::path& p, const nlohmann::ordered_json& j) {
+    std::ofstream f(p);
+    f << j.dump(4) << "\n";
+    if (!f) throw Error(fmt::format("cannot write {}", p.string()));
+}
+
+}  // namespace
+
+QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& callbacks) {
+    const auto t_start = Clock::now();
+    QuantizeReport rep;
+    rep.dry_run = opts.dry_run;
+    if (!fs::is_directory(opts.model_dir))
+        throw Error(fmt::format("--model {}: not a directory", opts.model_dir.string()));
+    const fs::path config_path = opts.model_dir / "config.json";
+    const nlohmann::json config = model::load_config_json(config_path);
+    const io::Checkpoint ckpt = io::Checkpoint::open(opts.model_dir);
+    const model::ModelLayout layout = model::describe_model(config, ckpt, config_path.string());
+    const recipe::Recipe recipe = recipe::load_recipe(opts.recipe);
+    // The output is checked (and its temporary created) before any work is shown or done.
+    std::optional<OutputDir> out;
+    if (!opts.dry_run) out.emplace(opts.output_dir, opts.force, opts.model_dir);
+    const Plan plan = build_plan(recipe, layout, opts.plan);
+    rep.plan_text = describe_plan(plan, layout);
+    rep.notes = plan.notes;
+    rep.bpe_without_lm_head = planned_effective_bits(plan, layout, false);
+    rep.bpe_with_lm_head = planned_effective_bits(plan, layout, true);
+    if (callbacks.on_plan) callbacks.on_plan(rep.plan_text, rep.notes);
+    if (opts.dry_run) return rep;
+    if (!plan.needs_calibration.empty()) {
+        std::string names;
+        for (size_t i = 0; i < plan.needs_calibration.size() && i < 4; ++i) names += "\n  " + plan.needs_calibration[i];
+        if (plan.needs_calibration.size() > 4) names += fmt::format("\n  ... and {} more", plan.needs_calibration.size() - 4);
+        throw Error(fmt::format("recipe {} enables {} quantizers that need activation statistics:{}\n"
+                                "calibration data is required (the calibration engine adds --calib); or pass "
+                                "--weights-only to export weight-only (W4A16) checkpoints",
+                                recipe.name, plan.needs_calibration.size(), names));
+    }
+
+    // Which linear owns each on-disk weight.
+    std::unordered_map<std::string, size_t> linear_of_weight;
+    for (size_t i = 0; i < layout.linears.size(); ++i)
+        if (!layout.linears[i].weight.empty()) linear_of_weight[layout.linears[i].weight] = i;
+
+    // Output tensors in checkpoint order, each quantized weight replaced by its family.
+    std::vector<io::TensorDecl> decls;
+    for (const io::TensorRef& t : ckpt.tensors()) {
+        auto it = linear_of_weight.find(t.info->name);
+        if (it != linear_of_weight.end() && plan.linears[it->second].format) {
+            const LinearPlan& lp = plan.linears[it->second];
+            for (auto& d : output_decls(layout.linears[it->second], *lp.format, lp.input_constant_amax.has_value()))
+                decls.push_back(std::move(d));
+        } else {
+            decls.push_back({t.info->name, t.info->dtype, t.info->shape});
+        }
+    }
+
+    InterruptGuard guard;
+    core::ThreadPool pool(opts.threads);
+    std::map<int, float> group_amax;  // fused group -> shared global amax (max over members)
+    {
+        io::ShardedWriter writer(out->temp(), decls, {{"format", "pt"}}, opts.max_shard_bytes);
+        const auto& tensors = ckpt.tensors();
+        for (size_t ti = 0; ti < tensors.size(); ++ti) {
+            if (interrupted()) throw Error("interrupted; nothing was written to " + opts.output_dir.string());
+            const io::TensorRef& t = tensors[ti];
+            if (ti + 1 < tensors.size()) tensors[ti + 1].file->prefetch(*tensors[ti + 1].info);
+            const auto t0 = Clock::now();
+            TensorReport tr;
+            tr.name = t.info->name;
+            tr.elements = static_cast<int64_t>(t.info->numel());
+            tr.input_bytes = t.info->nbytes();
+            tr.input_dtype = std::string(dtype_name(t.info->dtype));
+            tr.format = "-";
+            auto it = linear_of_weight.find(t.info->name);
+            const LinearPlan* lp = it != linear_of_weight.end() ? &plan.linears[it->second] : nullptr;
+            tr.kind = lp ? layer_kind(layout.linears[it->second].role) : "other";
+            if (!lp || !lp->format) {
+                tr.algorithm = lp && !lp->skipped.empty() ? "skipped: " + lp->skipped : "copy";
+                writer.write(t.info->name, ckpt.bytes(t));
+                tr.output_bytes = t.info->nbytes();
+            } else {
+                const model::LinearModule& m = layout.linears[it->second];
+                const format::WeightView w{ckpt.bytes(t).data(), t.info->dtype, m.out_features, m.in_features,
+                                           t.info->name};
+                format::WeightQuantSpec spec{*lp->format, lp->nvfp4};
+                if (m.group >= 0 && (*lp->format == Format::NVFP4 || *lp->format == Format::W4A16_NVFP4)) {
+                    auto g = group_amax.find(m.group);
+                    if (g == group_amax.end()) {
+                        float a = 0.0f;
+                        for (int member : layout.groups[static_cast<size_t>(m.group)].members) {
+                            const model::LinearModule& mm = layout.linears[static_cast<size_t>(member)];
+                            const io::TensorRef& mt = ckpt.at(mm.weight);
+                            const format::WeightView mw{ckpt.bytes(mt).data(), mt.info->dtype, mm.out_features,
+                                                        mm.in_features, mm.weight};
+                            a = std::max(a, format::tensor_amax(mw, opts.backend, &pool));
+                        }
+                        g = group_amax.emplace(m.group, a).first;
+                    }
+                    spec.nvfp4.global_amax = g->second;
+                }
+                if (*lp->format == Format::FP8 && !lp->fp8_multipliers.empty())
+                    spec.fp8_amax = format::fp8_search_amax(w, format::tensor_amax(w, opts.backend, &pool),
+                                                            lp->fp8_multipliers);
+                const format::QuantizedWeight q = format::quantize_weight(w, spec, opts.backend, &pool);
+                writer.write(m.name + ".weight", q.data);
+                if (!q.block_scales.empty()) writer.write(m.name + ".weight_scale", q.block_scales);
+                if (*lp->format == Format::NVFP4 || *lp->format == Format::W4A16_NVFP4)
+                    writer.write(m.name + ".weight_scale_2", scalar_bytes(q.global_scale));
+                if (*lp->format == Format::FP8) writer.write(m.name + ".weight_scale", scalar_bytes(q.global_scale));
+                if (lp->input_constant_amax) {
+                    const float amax = static_cast<float>(*lp->input_constant_amax);
+                    const float input_scale = *lp->format == Format::FP8 ? amax * format::kRecip448 : amax * format::kRecip2688;
+                    writer.write(m.name + ".input_scale", scalar_bytes(input_scale));
+                }
+                tr.format = std::string(format_info(*lp->format).name);
+                tr.algorithm = lp->algorithm;
+                tr.output_bytes = q.data.size() + q.block_scales.size() + (format_info(*lp->format).per_tensor_scale ? 4 : 0);
+                const auto err = sampled_relative_mse(w, q, 256);
+                tr.rel_mse = err.rel_mse;
+                tr.sampled_rows = err.rows;
+            }
+            t.file->release(*t.info);
+            tr.seconds = since(t0);
+            rep.quantize_seconds += tr.seconds;
+            rep.input_bytes += tr.input_bytes;
+            rep.output_bytes += tr.output_bytes;
+            if (callbacks.on_tensor) callbacks.on_tensor(ti, tensors.size(), tr);
+            rep.tensors.push_back(std::move(tr));
+        }
+        writer.commit();
+    }
+
+    // JSON: hf_quant_config.json and config.json["quantization_config"] (spec §4.2-4.3).
+    std::vector<exporter::LayerQuant> layers;
+    for (size_t i = 0; i < layout.linears.size(); ++i) layers.push_back({layout.linears[i].name, plan.linears[i].format});
+    const auto hf_quant = exporter::build_hf_quant_config(layers, plan.kv_cache_quant_algo);
+    write_json(out->temp() / "hf_quant_config.json", hf_quant);
+    nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(std::ifstream(config_path));
+    cfg["quantization_config"] = exporter::build_quantization_config(hf_quant);
+    write_json(out->temp() / "config.json", cfg);
+    copy_side_files(opts.model_dir, out->temp());
+
+    if (opts.verify) verify_written(out->temp(), decls);
+    out->commit();
+    rep.output = out->final_path();
+    rep.seconds = since(t_start);
+    return rep;
+}
+
+}  // namespace microscale::pipeline

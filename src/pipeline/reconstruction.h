@@ -1,0 +1,22 @@
+// Reconstruction error of a quantized weight for the quantize report, measured on evenly spaced
+// sampled rows so it costs a small fraction of the quantization itself.
+#pragma once
+
+#include <cstdint>
+
+#include "format/quantize.h"
+
+namespace microscale::pipeline {
+
+struct ReconstructionError {
+    double rel_mse = 0.0;  // sum (w - w_hat)^2 / sum w^2 (0 when the tensor is all zero)
+    int64_t rows = 0;      // rows measured
+};
+
+ReconstructionError sampled_relative_mse(const format::WeightView& w, const format::QuantizedWeight& q,
+                                         int64_t max_rows);
+
+// Decode row r of q into out (cols floats), exactly as dequantize_weight would.
+void dequantize_row(const format::QuantizedWeight& q, int64_t r, float* out);
+
+}  // namespace microscale::pipeline
