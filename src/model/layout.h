@@ -1,0 +1,89 @@
+// What a checkpoint contains, in ModelOpt's terms: the modules that carry weight/input quantizers
+// (linears, embeddings, lm_head), the attention modules that carry k/v_bmm quantizers, the fused
+// groups that share a global scale, and the tensors that are copied unchanged. Names are the
+// on-disk names. This describes what exists; it never decides how to quantize (recipes do).
+//
+// describe_model() reads unquantized checkpoints (F16/BF16/F32/F64 linear weights). Every on-disk
+// tensor lands exactly once, as a linear's weight or as a passthrough tensor; anything missing,
+// misshapen or unexpected for the architecture is a microscale::Error naming the tensor.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/checkpoint.h"
+
+namespace microscale::model {
+
+enum class Role : uint8_t {
+    EMBED,
+    LM_HEAD,
+    ATTN_Q,
+    ATTN_K,
+    ATTN_V,
+    ATTN_O,
+    ATTN_QKV,     // fused q|k|v (phi3-style); not produced by the Llama family
+    MLP_GATE,
+    MLP_UP,
+    MLP_DOWN,
+    MLP_GATE_UP,  // fused gate|up; not produced by the Llama family
+    LINEAR_OTHER, // generic fallback: a linear whose role the architecture table does not know
+};
+
+struct LinearModule {
+    std::string name;          // on-disk module name, e.g. "model.layers.3.self_attn.q_proj"
+    std::string weight;        // "<name>.weight"; empty when tied and not on disk (lm_head)
+    Role role = Role::LINEAR_OTHER;
+    std::string module_class;  // what ModelOpt parent_class rules match: "nn.Linear", "nn.Embedding"
+    int layer = -1;            // decoder layer index, -1 outside the decoder layers
+    // The weight's on-disk [rows, cols]: [out, in] for a linear, [num_embeddings, dim] for an
+    // embedding.
+    int64_t out_features = 0, in_features = 0;
+    int group = -1;            // index into ModelLayout::groups, or -1
+};
+
+// A module with k_bmm_quantizer / v_bmm_quantizer (ModelOpt's quantized attention).
+struct AttentionModule {
+    std::string name;          // "model.layers.3.self_attn"
+    std::string module_class;  // the HF class, e.g. "LlamaAttention"
+    int layer = -1;
+    int k_proj = -1, v_proj = -1;  // indices into ModelLayout::linears, -1 when not separate
+};
+
+// Linears that share one global amax / weight_scale_2 (ModelOpt SHARED_PATTERNS, per parent).
+struct FusedGroup {
+    std::string kind;          // "qkv", "gate_up", "w1_w3"
+    std::vector<int> members;  // indices into ModelLayout::linears, in order q,k,v / gate,up / w1,w3
+};
+
+struct ModelLayout {
+    std::string model_type;    // from config.json
+    std::string architecture;  // registry entry used ("llama", ..., or "generic")
+    bool generic_fallback = false;  // the caller announces it
+    std::vector<LinearModule> linears;        // every module with weight/input quantizers
+    std::vector<AttentionModule> attentions;  // modules with k_bmm/v_bmm quantizers
+    std::vector<FusedGroup> groups;
+    std::vector<std::string> passthrough;     // on-disk tensors copied unchanged, checkpoint order
+};
+
+// Reads and parses `path` (a config.json; size-capped); errors name the file.
+nlohmann::json load_config_json(const std::filesystem::path& path);
+
+// The layout of `ckpt` as config.json (`config`, read from `config_path`, used in messages)
+// describes it. The architecture is chosen by `model_type`; unknown types use the generic
+// fallback (generic_fallback = true), which errors when it finds no linear weights.
+ModelLayout describe_model(const nlohmann::json& config, const io::Checkpoint& ckpt,
+                           const std::string& config_path);
+
+// The model_type values with their own architecture entry, sorted.
+std::vector<std::string> supported_model_types();
+
+// "embed", "lm_head", "attn_q", ... (stable; used in reports and JSON).
+std::string_view role_name(Role role);
+
+}  // namespace microscale::model
