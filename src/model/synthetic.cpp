@@ -51,7 +51,7 @@ public:
         return z ^ (z >> 31);
     }
     // Student-t with 4 degrees of freedom, unit variance (Bailey's polar method: for nu = 4,
-    // T = U * sqrt(4 (W^-1/2 - 1) / W) needs only square roots).
+    // T = U * sqrt(4 (W^-1/2 - 1) / W) = 2 U r sqrt(r - 1) with r = W^-1/2: square roots only).
     float student_t4() {
         for (;;) {
             const uint64_t x = next();  // two 24-bit uniforms in (-1, 1) from one draw
@@ -60,7 +60,8 @@ public:
                             (1.0f / (1 << 23));
             const float w = u * u + v * v;
             if (w >= 1.0f || w == 0.0f) continue;
-            const float t = u * std::sqrt(4.0f * (1.0f / std::sqrt(w) - 1.0f) / w);
+            const float r = 1.0f / std::sqrt(w);
+            const float t = 2.0f * u * r * std::sqrt(r - 1.0f);
             return t * 0.70710678f;  // Var(t4) = 2
         }
     }
