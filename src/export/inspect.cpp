@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -334,14 +335,62 @@ std::string format_inspect_text(const InspectReport& r, bool with_tensors) {
     out += fmt::format("kv cache     {}{}\n", r.kv_cache,
                        r.kv_scale_tensors ? fmt::format("  ({} k/v scale tensors)", r.kv_scale_tensors) : "");
 
-    LayerKind current = LayerKind::COUNT;
+    // Modules that differ only in their layer index (and agree on storage and shape) share a
+    // line, "model.layers.{0-5}.mlp.down_proj x6"; --json keeps every module.
+    struct Line {
+        const InspectModule* first;
+        std::string pattern;
+        std::vector<int64_t> indices;
+        uint64_t bytes = 0;
+    };
+    std::vector<Line> lines;
+    std::map<std::string, size_t> line_of;
     for (const InspectModule& m : r.modules) {
+        std::string pattern = m.name;
+        std::optional<int64_t> idx;
+        for (size_t i = 0; i + 1 < m.name.size(); ++i) {
+            if (m.name[i] != '.' || !std::isdigit(static_cast<unsigned char>(m.name[i + 1]))) continue;
+            size_t j = i + 1;
+            while (j < m.name.size() && std::isdigit(static_cast<unsigned char>(m.name[j]))) ++j;
+            if (j != m.name.size() && m.name[j] != '.') continue;
+            if (j - i - 1 > 9) continue;
+            idx = std::stoll(m.name.substr(i + 1, j - i - 1));
+            pattern = m.name.substr(0, i + 1) + "{}" + m.name.substr(j);
+            break;
+        }
+        const std::string key = fmt::format("{}|{}|{}|{}|{}", int(m.kind), pattern, m.storage, shape_str(m.shape),
+                                            m.has_input_scale);
+        auto [it, fresh] = line_of.try_emplace(key, lines.size());
+        if (fresh) lines.push_back({&m, idx ? pattern : m.name, {}, 0});
+        Line& l = lines[it->second];
+        if (idx) l.indices.push_back(*idx);
+        l.bytes += m.weight_bytes;
+    }
+    const auto ranges = [](std::vector<int64_t> v) {
+        std::sort(v.begin(), v.end());
+        std::string s;
+        for (size_t i = 0; i < v.size();) {
+            size_t j = i;
+            while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+            if (!s.empty()) s += ',';
+            s += j > i ? fmt::format("{}-{}", v[i], v[j]) : std::to_string(v[i]);
+            i = j + 1;
+        }
+        return s;
+    };
+    LayerKind current = LayerKind::COUNT;
+    for (const Line& l : lines) {
+        const InspectModule& m = *l.first;
         if (m.kind != current) {
             current = m.kind;
             out += fmt::format("\n[{}]\n", layer_kind_name(current));
         }
-        out += fmt::format("  {:<52} {:<12} {:<14} {:>9.3f} MiB {:>8.3f} bits{}\n", m.name, m.storage,
-                           shape_str(m.shape), mib(m.weight_bytes), m.bits(), m.has_input_scale ? "  +input_scale" : "");
+        std::string name = l.pattern;
+        const size_t n = l.indices.size();
+        if (n == 1) name = m.name;
+        else if (n > 1) name.replace(name.find("{}"), 2, "{" + ranges(l.indices) + "}") += fmt::format(" x{}", n);
+        out += fmt::format("  {:<52} {:<12} {:<14} {:>9.3f} MiB {:>8.3f} bits{}\n", name, m.storage,
+                           shape_str(m.shape), mib(l.bytes), m.bits(), m.has_input_scale ? "  +input_scale" : "");
     }
     if (r.tied_lm_head) out += "\nlm_head      tied to the embeddings (no tensor of its own, not counted)\n";
 

@@ -579,22 +579,22 @@ void Verifier::check_fused_groups(bool ct) {
         if (members.size() < 2) continue;
         std::string formats;
         bool differ = false, any_quant = false;
-        std::optional<Format> first;
+        int first = -1;  // Format as int, -1 = unquantized
         for (size_t i = 0; i < members.size(); ++i) {
             const auto it = layer_format_.find(members[i]->name);
-            const std::optional<Format> f = it == layer_format_.end() ? std::nullopt : std::optional<Format>(it->second);
-            any_quant |= f.has_value();
+            const int f = it == layer_format_.end() ? -1 : static_cast<int>(it->second);
+            any_quant |= f >= 0;
             if (i == 0) first = f;
             else differ |= f != first;
             formats += fmt::format("{}{} {}", i ? ", " : "", members[i]->name,
-                                   f ? format_info(*f).name : std::string_view("unquantized"));
+                                   f >= 0 ? format_info(static_cast<Format>(f)).name : std::string_view("unquantized"));
         }
         if (!any_quant) continue;
         if (differ) {
             problem(fmt::format("fused group ({}): members differ in format, which a fused loader rejects", formats));
             continue;
         }
-        if (!first || !is_nvfp4(*first)) continue;  // FP8 keeps per-shard scales (§3.1)
+        if (first < 0 || !is_nvfp4(static_cast<Format>(first))) continue;  // FP8 keeps per-shard scales (§3.1)
         ++r_.fused_groups_checked;
         for (const auto& [role, label] : {std::pair{ct ? TensorRole::WEIGHT_GLOBAL_SCALE : TensorRole::WEIGHT_SCALE_2,
                                                    ct ? "weight_global_scale" : "weight_scale_2"},
