@@ -13,6 +13,7 @@ namespace microscale::pipeline {
 std::string summarize(const QuantizeReport& r) {
     std::string s;
     const double mib = 1024.0 * 1024.0;
+    for (const std::string& n : r.notes) s += n + "\n";
     s += fmt::format("wrote {} in {:.2f} s ({:.2f} s quantizing+writing tensors)\n", r.output.string(), r.seconds,
                      r.quantize_seconds);
     s += fmt::format("size: {:.2f} MiB -> {:.2f} MiB ({:.2f}x smaller), {:.1f} MB/s of input\n", r.input_bytes / mib,
