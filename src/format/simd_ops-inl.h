@@ -129,6 +129,17 @@ HWY_INLINE VI e4m3_encode(VF f) {
     return hn::Or(code, sign);
 }
 
+// codec::e4m3_to_float for finite non-negative codes (block scales).
+HWY_INLINE VF e4m3_decode_positive(VI code) {
+    const DF df;
+    const DI di;
+    const VI exp = hn::And(hn::ShiftRight<3>(code), hn::Set(di, 0xF));
+    const VI man = hn::And(code, hn::Set(di, 7));
+    const VF normal = hn::BitCast(df, hn::Or(hn::ShiftLeft<23>(hn::Add(exp, hn::Set(di, 120))), hn::ShiftLeft<20>(man)));
+    const VF sub = hn::Mul(hn::ConvertTo(df, man), hn::Set(df, 0.001953125f));
+    return hn::IfThenElse(hn::RebindMask(df, hn::Eq(exp, hn::Zero(di))), sub, normal);
+}
+
 }  // namespace microscale::format::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
