@@ -20,6 +20,7 @@ void quantize_mxfp4_rows_ref(const WeightView& w, int64_t r0, int64_t r1, uint8_
 void quantize_mxfp4_rows_simd(const WeightView& w, int64_t r0, int64_t r1, uint8_t* packed, uint8_t* scales);
 // Rows [r0, r1): MXFP8 E4M3 codes (cols bytes a row) + scales (cols/32 a row).
 void quantize_mxfp8_rows_ref(const WeightView& w, int64_t r0, int64_t r1, uint8_t* codes, uint8_t* scales);
+void quantize_mxfp8_rows_simd(const WeightView& w, int64_t r0, int64_t r1, uint8_t* codes, uint8_t* scales);
 
 void dequantize_mxfp4_ref(std::span<const uint8_t> packed, std::span<const uint8_t> scales, int64_t rows,
                           int64_t cols, float* out);

@@ -93,8 +93,10 @@ QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec
             q.data.resize(static_cast<size_t>(w.rows * w.cols));
             q.block_scales.resize(static_cast<size_t>(w.rows * (w.cols / kMxBlock)));
             for_row_chunks(w, pool, [&](int64_t r0, int64_t r1) {
-                quantize_mxfp8_rows_ref(w, r0, r1, q.data.data() + r0 * w.cols,
-                                        q.block_scales.data() + r0 * (w.cols / kMxBlock));
+                uint8_t* c = q.data.data() + r0 * w.cols;
+                uint8_t* s = q.block_scales.data() + r0 * (w.cols / kMxBlock);
+                if (simd) quantize_mxfp8_rows_simd(w, r0, r1, c, s);
+                else quantize_mxfp8_rows_ref(w, r0, r1, c, s);
             });
             break;
         }
