@@ -40,6 +40,7 @@ void register_quantize(CLI::App& app) {
         "  microscale quantize --model ./Llama-3-8B --recipe W4A16_NVFP4_CFG --output ./Llama-3-8B-NVFP4\n"
         "  microscale quantize --model ./m --recipe NVFP4_FOUR_OVER_SIX_CFG --weights-only --output ./m-4o6\n"
         "  microscale quantize --model ./m --recipe ./my-recipe.yaml --dry-run\n"
+        "  microscale quantize --model ./m --recipe W4A16_NVFP4_CFG --export-format compressed-tensors --output ./m-ct\n"
         "Recipes: `microscale recipes` lists the built-in presets (ModelOpt names); a YAML file in\n"
         "ModelOpt's schema works verbatim. Formats: `microscale formats`.");
     cmd->add_option("--model", opts->model_dir, "Input checkpoint directory (config.json + safetensors)")->required();
@@ -57,6 +58,12 @@ void register_quantize(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--backend", *backend, "Kernel path: simd (default) or ref (the scalar reference; same bytes)")
         ->check(CLI::IsMember({"simd", "ref"}))
+        ->capture_default_str();
+    cmd->add_option("--export-format", opts->export_format,
+                    "Checkpoint dialect: modelopt (default: hf_quant_config.json, weight / weight_scale_2, what "
+                    "vLLM's modelopt method, TensorRT-LLM and SGLang load) or compressed-tensors (llm-compressor's: "
+                    "weight_packed / weight_global_scale = 1/weight_scale_2, vLLM's compressed_tensors method)")
+        ->check(CLI::IsMember({"modelopt", "compressed-tensors"}))
         ->capture_default_str();
     cmd->add_flag("--json", *json, "Print the final report as JSON on stdout");
     cmd->final_callback([opts, shard, json, backend] {

@@ -111,6 +111,13 @@ private:
     std::map<std::string, Format> layer_format_;     // every quantized layer checked, with its format
     std::optional<Format> single_;                   // single-format export
     std::vector<std::pair<std::string, Format>> listed_;  // MIXED_PRECISION quantized_layers
+    struct CtGroup {
+        std::string name;
+        std::vector<std::string> targets;  // exact names, "re:" regexes or class names
+        json weights, inputs;
+    };
+    std::vector<CtGroup> ct_groups_;  // compressed-tensors config_groups
+    void check_ct_group(const Module& m, Format f);
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -280,8 +287,10 @@ void Verifier::check_layer(const Module& m, Format f, bool ct) {
 
     // Activation scale: required for static W4A4 / W8A8 (a missing one loads as 0 -> inf -> NaN in
     // vLLM, ecosystem §6.3); compressed-tensors keeps it optional (dynamic activations).
-    const TensorRole in_role = ct ? TensorRole::INPUT_GLOBAL_SCALE : TensorRole::INPUT_SCALE;
-    const char* in_name = ct ? "input_global_scale" : "input_scale";
+    // (compressed-tensors FP8 keeps the name input_scale and its value: only NVFP4 inverts.)
+    const bool ct_global = ct && is_nvfp4(f);
+    const TensorRole in_role = ct_global ? TensorRole::INPUT_GLOBAL_SCALE : TensorRole::INPUT_SCALE;
+    const char* in_name = ct_global ? "input_global_scale" : "input_scale";
     const io::TensorRef* is = m.get(in_role);
     if (!is && !ct && (f == Format::NVFP4 || f == Format::FP8))
         problem(fmt::format("{} ({}): missing tensor {}.{}", m.name, fname, m.name, in_name));
@@ -511,6 +520,12 @@ void Verifier::check_ct_json(const json& qc) {
                 problem(fmt::format("config.json: config_groups.{} has no targets list", g));
             if (!cfg.is_object() || !cfg.contains("weights") || !cfg["weights"].is_object())
                 problem(fmt::format("config.json: config_groups.{} has no weights args", g));
+            if (!cfg.is_object()) continue;
+            CtGroup group{g, {}, cfg.value("weights", json()), cfg.value("input_activations", json())};
+            if (cfg.contains("targets") && cfg["targets"].is_array())
+                for (const json& t : cfg["targets"])
+                    if (t.is_string()) group.targets.push_back(t.get<std::string>());
+            ct_groups_.push_back(std::move(group));
         }
     }
     if (qc.value("quantization_status", std::string()) != "compressed")
@@ -558,8 +573,86 @@ void Verifier::check_ct_layers() {
             f = ws && (ws->info->dtype == DType::U8 || ws->info->dtype == DType::F8_E8M0) ? Format::MXFP8 : Format::FP8;
         }
         check_layer(m, f, true);
+        check_ct_group(m, f);
     }
     if (!n) problem("compressed-tensors config but no layer has quantized tensors");
+    // Exact-name targets must name quantized modules (vLLM would load them as unquantized).
+    for (const CtGroup& g : ct_groups_)
+        for (const std::string& t : g.targets) {
+            if (t.starts_with("re:") || t == "Linear" || t.find('.') == std::string::npos) continue;
+            const auto it = index_.find(t);
+            if (it == index_.end() || !modules_[it->second].quantized())
+                problem(fmt::format("config.json: config_groups.{} targets {}, which has no quantized tensors", g.name, t));
+        }
+}
+
+// JSON <-> tensors for one quantized module: the config group vLLM will pick for it (first
+// matching target: exact name, "re:" regex from the start, or a class name contained in
+// "Linear"), its weight args against the stored format, its activation args against the
+// stored input scale, and the NVFP4 global scale's convention (compressed-tensors divides).
+void Verifier::check_ct_group(const Module& m, Format f) {
+    const CtGroup* group = nullptr;
+    for (const CtGroup& g : ct_groups_) {
+        for (const std::string& t : g.targets) {
+            bool hit = t == m.name;
+            if (!hit && t.starts_with("re:")) {
+                try {
+                    hit = std::regex_search(m.name, std::regex(t.substr(3)), std::regex_constants::match_continuous);
+                } catch (const std::regex_error&) {
+                }
+            }
+            if (!hit && t.find('.') == std::string::npos && !t.starts_with("re:")) hit = std::string("Linear").find(t) != std::string::npos;
+            if (hit) {
+                group = &g;
+                break;
+            }
+        }
+        if (group) break;
+    }
+    if (!group) {
+        problem(fmt::format("{}: quantized tensors, but no compressed-tensors config group targets it", m.name));
+        return;
+    }
+    const FormatInfo& info = format_info(f);
+    const json& w = group->weights;
+    if (w.is_object()) {
+        const int bits = w.value("num_bits", 0);
+        const std::string strategy = w.value("strategy", std::string());
+        const std::string want_strategy = is_nvfp4(f) ? "tensor_group" : "tensor";
+        if (bits != info.elem_bits || w.value("type", std::string()) != "float" ||
+            (f != Format::MXFP4 && f != Format::MXFP8 && strategy != want_strategy && !(f == Format::FP8 && strategy == "channel")))
+            problem(fmt::format("{}: stored as {}, but config_groups.{} weights say num_bits {} type {} strategy {}",
+                                m.name, info.name, group->name, w.value("num_bits", 0),
+                                w.value("type", std::string("?")), strategy.empty() ? "?" : strategy));
+        if (is_nvfp4(f) && w.value("group_size", 0) != info.block_elems)
+            problem(fmt::format("{}: config_groups.{} weights group_size {}, NVFP4 needs {}", m.name, group->name,
+                                w.contains("group_size") ? w["group_size"].dump() : "(missing)", info.block_elems));
+    }
+    // vLLM's W4A4 and static W8A8 schemes register the input scale and read it on load.
+    const json& in = group->inputs;
+    const bool static_global = in.is_object() && (in.value("dynamic", json(false)) == json(false) ||
+                                                  in.value("dynamic", json(false)) == json("local"));
+    const TensorRole in_role = is_nvfp4(f) ? TensorRole::INPUT_GLOBAL_SCALE : TensorRole::INPUT_SCALE;
+    const char* in_leaf = is_nvfp4(f) ? "input_global_scale" : "input_scale";
+    if (static_global && !m.get(in_role))
+        problem(fmt::format("{}: config_groups.{} quantizes input activations with a static scale, but {}.{} is "
+                            "missing",
+                            m.name, group->name, m.name, in_leaf));
+    if (!in.is_object() && m.get(in_role))
+        warn(fmt::format("{}.{}: present, but config_groups.{} has no input_activations (ignored by loaders)", m.name,
+                         in_leaf, group->name));
+    if (const io::TensorRef* t = m.get(in_role)) positive_scalar(*t, true);
+    // A ModelOpt weight_scale_2 copied without inverting is amax/2688, almost always < 1; the
+    // compressed-tensors value 2688/amax is < 1 only for |W| > 2688.
+    if (is_nvfp4(f))
+        if (const io::TensorRef* g = m.get(TensorRole::WEIGHT_GLOBAL_SCALE); g && g->info->nbytes() == 4) {
+            float v;
+            std::memcpy(&v, ck_.bytes(*g).data(), 4);
+            if (std::isfinite(v) && v > 0.0f && v < 1.0f)
+                warn(fmt::format("{}: weight_global_scale {:g} < 1 implies max |W| > 2688; compressed-tensors divides by "
+                                 "it (= 1/weight_scale_2), was a ModelOpt scale copied without inverting?",
+                                 g->info->name, v));
+        }
 }
 
 // q/k/v, gate/up, w1/w3 of one parent: one format, and for NVFP4 bit-identical global (and

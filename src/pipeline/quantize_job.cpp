@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/thread_pool.h"
+#include "export/compressed_tensors.h"
 #include "export/modelopt_config.h"
 #include "export/verify.h"
 #include "format/fp8.h"
@@ -124,6 +125,25 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     rep.notes = plan.notes;
     rep.bpe_without_lm_head = planned_effective_bits(plan, layout, false);
     rep.bpe_with_lm_head = planned_effective_bits(plan, layout, true);
+    const auto dialect = exporter::export_dialect_from_name(opts.export_format);
+    if (!dialect)
+        throw Error(fmt::format("--export-format {}: expected modelopt or compressed-tensors", opts.export_format));
+    const bool ct = *dialect == exporter::ExportDialect::COMPRESSED_TENSORS;
+    // The compressed-tensors config only needs the plan: build it now so that a plan it cannot
+    // express fails before any work.
+    nlohmann::ordered_json ct_config;
+    if (ct && plan.needs_calibration.empty()) {
+        std::vector<exporter::CtLayer> layers;
+        for (size_t i = 0; i < layout.linears.size(); ++i) {
+            const model::LinearModule& m = layout.linears[i];
+            const LinearPlan& lp = plan.linears[i];
+            const bool embed = m.role == model::Role::EMBED || m.module_class == "nn.Embedding";
+            layers.push_back({m.name, lp.format, !embed, lp.input_constant_amax.has_value(),
+                              lp.format ? exporter::ct_weight_observer(*lp.format, lp.nvfp4, !lp.fp8_multipliers.empty())
+                                        : std::string()});
+        }
+        ct_config = exporter::build_ct_quantization_config(layers, plan.kv_cache_quant_algo);
+    }
     if (callbacks.on_plan) callbacks.on_plan(rep.plan_text, rep.notes);
     if (opts.dry_run) return rep;
     if (!plan.needs_calibration.empty()) {
@@ -147,7 +167,11 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
         auto it = linear_of_weight.find(t.info->name);
         if (it != linear_of_weight.end() && plan.linears[it->second].format) {
             const LinearPlan& lp = plan.linears[it->second];
-            for (auto& d : output_decls(layout.linears[it->second], *lp.format, lp.input_constant_amax.has_value()))
+            const model::LinearModule& m = layout.linears[it->second];
+            const bool has_input = lp.input_constant_amax.has_value();
+            for (auto& d : ct ? exporter::quantized_linear_decls(*dialect, m.name, *lp.format, m.out_features,
+                                                                 m.in_features, has_input)
+                              : output_decls(m, *lp.format, has_input))
                 decls.push_back(std::move(d));
         } else {
             decls.push_back({t.info->name, t.info->dtype, t.info->shape});
@@ -202,15 +226,24 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                     spec.fp8_amax = format::fp8_search_amax(w, format::tensor_amax(w, opts.backend, &pool),
                                                             lp->fp8_multipliers);
                 const format::QuantizedWeight q = format::quantize_weight(w, spec, opts.backend, &pool);
-                writer.write(m.name + ".weight", q.data);
-                if (!q.block_scales.empty()) writer.write(m.name + ".weight_scale", q.block_scales);
-                if (*lp->format == Format::NVFP4 || *lp->format == Format::W4A16_NVFP4)
-                    writer.write(m.name + ".weight_scale_2", scalar_bytes(q.global_scale));
-                if (*lp->format == Format::FP8) writer.write(m.name + ".weight_scale", scalar_bytes(q.global_scale));
+                // Same bytes in both dialects; names and the NVFP4 reciprocal scales differ.
+                const Format f = *lp->format;
+                const auto leaf = [&](exporter::QuantPart p) {
+                    return m.name + "." + std::string(exporter::tensor_leaf(*dialect, f, p));
+                };
+                const auto stored = [&](exporter::QuantPart p, float v) { return exporter::stored_scale(*dialect, f, p, v); };
+                writer.write(leaf(exporter::QuantPart::WEIGHT), q.data);
+                if (!q.block_scales.empty()) writer.write(leaf(exporter::QuantPart::WEIGHT_SCALE), q.block_scales);
+                if (f == Format::NVFP4 || f == Format::W4A16_NVFP4) {
+                    const float gs = stored(exporter::QuantPart::GLOBAL_SCALE, q.global_scale);
+                    writer.write(leaf(exporter::QuantPart::GLOBAL_SCALE), scalar_bytes(gs));
+                }
+                if (f == Format::FP8) writer.write(leaf(exporter::QuantPart::WEIGHT_SCALE), scalar_bytes(q.global_scale));
                 if (lp->input_constant_amax) {
                     const float amax = static_cast<float>(*lp->input_constant_amax);
-                    const float input_scale = *lp->format == Format::FP8 ? amax * format::kRecip448 : amax * format::kRecip2688;
-                    writer.write(m.name + ".input_scale", scalar_bytes(input_scale));
+                    const float input_scale = f == Format::FP8 ? amax * format::kRecip448 : amax * format::kRecip2688;
+                    const float is = stored(exporter::QuantPart::INPUT_SCALE, input_scale);
+                    writer.write(leaf(exporter::QuantPart::INPUT_SCALE), scalar_bytes(is));
                 }
                 tr.format = std::string(format_info(*lp->format).name);
                 tr.algorithm = lp->algorithm;
@@ -230,13 +263,18 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
         writer.commit();
     }
 
-    // JSON: hf_quant_config.json and config.json["quantization_config"] (spec §4.2-4.3).
-    std::vector<exporter::LayerQuant> layers;
-    for (size_t i = 0; i < layout.linears.size(); ++i) layers.push_back({layout.linears[i].name, plan.linears[i].format});
-    const auto hf_quant = exporter::build_hf_quant_config(layers, plan.kv_cache_quant_algo);
-    write_json(out->temp() / "hf_quant_config.json", hf_quant);
+    // JSON: ModelOpt writes hf_quant_config.json and config.json["quantization_config"] (spec
+    // §4.2-4.3); compressed-tensors only the latter (ecosystem §1.6).
     nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(std::ifstream(config_path));
-    cfg["quantization_config"] = exporter::build_quantization_config(hf_quant);
+    if (ct) {
+        cfg["quantization_config"] = ct_config;
+    } else {
+        std::vector<exporter::LayerQuant> layers;
+        for (size_t i = 0; i < layout.linears.size(); ++i) layers.push_back({layout.linears[i].name, plan.linears[i].format});
+        const auto hf_quant = exporter::build_hf_quant_config(layers, plan.kv_cache_quant_algo);
+        write_json(out->temp() / "hf_quant_config.json", hf_quant);
+        cfg["quantization_config"] = exporter::build_quantization_config(hf_quant);
+    }
     write_json(out->temp() / "config.json", cfg);
     copy_side_files(opts.model_dir, out->temp());
 

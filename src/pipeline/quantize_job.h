@@ -24,6 +24,7 @@ struct QuantizeOptions {
     uint64_t max_shard_bytes = 5'000'000'000ull;      // HF "5GB"
     format::Backend backend = format::Backend::SIMD;
     bool verify = true;
+    std::string export_format = "modelopt";           // or "compressed-tensors" (llm-compressor / vLLM CT)
 };
 
 struct TensorReport {
