@@ -75,7 +75,7 @@ void args(benchmark::internal::Benchmark* b) {
         // The searches are 10-100x slower: smaller tensors keep a run short.
         const int64_t rows = mode == NVFP4_FP8_SWEEP ? 256 : (mode == NVFP4_MSE ? 1024 : 4096);
         for (int64_t simd : {0, 1})
-            for (int64_t threads : {int64_t{1}, all}) b->Args({mode, simd, threads, rows, 4096});
+            for (int64_t threads : {int64_t{1}, int64_t{2}, all}) b->Args({mode, simd, threads, rows, 4096});
     }
     b->ArgNames({"mode", "simd", "threads", "rows", "cols"});
     b->Unit(benchmark::kMillisecond);

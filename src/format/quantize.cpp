@@ -51,7 +51,7 @@ QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec
     q.format = spec.format;
     q.rows = w.rows;
     q.cols = w.cols;
-    q.amax = tensor_amax(w, backend, pool);
+    q.amax = spec.known_amax ? *spec.known_amax : tensor_amax(w, backend, pool);
     const bool simd = backend == Backend::SIMD;
     switch (spec.format) {
         case Format::NVFP4:

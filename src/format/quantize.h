@@ -22,6 +22,7 @@ struct WeightQuantSpec {
     Format format = Format::NVFP4;
     Nvfp4Config nvfp4;          // NVFP4 / W4A16_NVFP4: search, four-over-six, shared global amax
     std::optional<float> fp8_amax;  // FP8: amax chosen by a search (default max|W|)
+    std::optional<float> known_amax;  // max|W| already measured (and checked finite) by the caller
 };
 
 struct QuantizedWeight {

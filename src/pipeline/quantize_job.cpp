@@ -29,6 +29,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Rows per tensor the reconstruction error is measured on (evenly spaced).
+constexpr int64_t kErrorRows = 128;
+
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string layer_kind(model::Role role) {
@@ -180,7 +183,8 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
 
     InterruptGuard guard;
     core::ThreadPool pool(opts.threads);
-    std::map<int, float> group_amax;  // fused group -> shared global amax (max over members)
+    std::map<int, float> group_amax;              // fused group -> shared global amax (max over members)
+    std::unordered_map<std::string, float> amax_of;  // weights whose amax the group pass already read
     {
         io::ShardedWriter writer(out->temp(), decls, {{"format", "pt"}}, opts.max_shard_bytes);
         const auto& tensors = ckpt.tensors();
@@ -216,11 +220,14 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                             const io::TensorRef& mt = ckpt.at(mm.weight);
                             const format::WeightView mw{ckpt.bytes(mt).data(), mt.info->dtype, mm.out_features,
                                                         mm.in_features, mm.weight};
-                            a = std::max(a, format::tensor_amax(mw, opts.backend, &pool));
+                            const float ma = format::tensor_amax(mw, opts.backend, &pool);
+                            amax_of[mm.weight] = ma;
+                            a = std::max(a, ma);
                         }
                         g = group_amax.emplace(m.group, a).first;
                     }
                     spec.nvfp4.global_amax = g->second;
+                    spec.known_amax = amax_of.at(m.weight);  // validated finite by that pass
                 }
                 if (*lp->format == Format::FP8 && !lp->fp8_multipliers.empty())
                     spec.fp8_amax = format::fp8_search_amax(w, format::tensor_amax(w, opts.backend, &pool),
@@ -248,7 +255,7 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                 tr.format = std::string(format_info(*lp->format).name);
                 tr.algorithm = lp->algorithm;
                 tr.output_bytes = q.data.size() + q.block_scales.size() + (format_info(*lp->format).per_tensor_scale ? 4 : 0);
-                const auto err = sampled_relative_mse(w, q, 256);
+                const auto err = sampled_relative_mse(w, q, kErrorRows, &pool);
                 tr.rel_mse = err.rel_mse;
                 tr.sampled_rows = err.rows;
             }

@@ -18,10 +18,15 @@ void dequantize_row(const format::QuantizedWeight& q, int64_t r, float* out) {
         case Format::W4A16_NVFP4: {
             const uint8_t* p = q.data.data() + r * cols / 2;
             const uint8_t* s = q.block_scales.data() + r * (cols / format::kNvfp4Block);
-            for (int64_t c = 0; c < cols; ++c) {
-                const float d = codec::e4m3_to_float(s[c / format::kNvfp4Block]) * q.global_scale;
-                const uint8_t nib = (c & 1) ? static_cast<uint8_t>(p[c / 2] >> 4) : static_cast<uint8_t>(p[c / 2] & 0xF);
-                out[c] = codec::e2m1_to_float(nib) * d;
+            float lut[16];  // the block's 16 decoded values, RN(E2M1[n] * d) as dequantize does
+            for (int64_t b = 0; b < cols / format::kNvfp4Block; ++b) {
+                const float d = codec::e4m3_to_float(s[b]) * q.global_scale;
+                for (int n = 0; n < 16; ++n) lut[n] = codec::e2m1_to_float(static_cast<uint8_t>(n)) * d;
+                for (int j = 0; j < format::kNvfp4Block / 2; ++j) {
+                    const uint8_t byte = p[b * format::kNvfp4Block / 2 + j];
+                    out[b * format::kNvfp4Block + 2 * j] = lut[byte & 0xF];
+                    out[b * format::kNvfp4Block + 2 * j + 1] = lut[byte >> 4];
+                }
             }
             return;
         }
@@ -48,24 +53,34 @@ void dequantize_row(const format::QuantizedWeight& q, int64_t r, float* out) {
 }
 
 ReconstructionError sampled_relative_mse(const format::WeightView& w, const format::QuantizedWeight& q,
-                                         int64_t max_rows) {
+                                         int64_t max_rows, core::ThreadPool* pool) {
     ReconstructionError e;
     if (w.rows == 0 || w.cols == 0) return e;
     const int64_t n = std::min(w.rows, max_rows);
-    std::vector<float> orig(static_cast<size_t>(w.cols)), deq(static_cast<size_t>(w.cols));
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
+    std::vector<double> num(static_cast<size_t>(n)), den(static_cast<size_t>(n));
+    auto row = [&](int64_t i) {
         const int64_t r = i * w.rows / n;  // evenly spaced, deterministic
+        std::vector<float> orig(static_cast<size_t>(w.cols)), deq(static_cast<size_t>(w.cols));
         w.load(r, 0, w.cols, orig.data());
         dequantize_row(q, r, deq.data());
+        double a = 0.0, b = 0.0;
         for (int64_t c = 0; c < w.cols; ++c) {
             const double d = double(orig[static_cast<size_t>(c)]) - deq[static_cast<size_t>(c)];
-            num += d * d;
-            den += double(orig[static_cast<size_t>(c)]) * orig[static_cast<size_t>(c)];
+            a += d * d;
+            b += double(orig[static_cast<size_t>(c)]) * orig[static_cast<size_t>(c)];
         }
+        num[static_cast<size_t>(i)] = a;
+        den[static_cast<size_t>(i)] = b;
+    };
+    if (pool) pool->parallel_for(n, row);
+    else for (int64_t i = 0; i < n; ++i) row(i);
+    double sn = 0.0, sd = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        sn += num[static_cast<size_t>(i)];
+        sd += den[static_cast<size_t>(i)];
     }
     e.rows = n;
-    e.rel_mse = den > 0.0 ? num / den : 0.0;
+    e.rel_mse = sd > 0.0 ? sn / sd : 0.0;
     return e;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "core/thread_pool.h"
 #include "format/quantize.h"
 
 namespace microscale::pipeline {
@@ -13,8 +14,10 @@ struct ReconstructionError {
     int64_t rows = 0;      // rows measured
 };
 
+// Rows are spread over pool (may be null); partial sums are added in row order, so the value
+// does not depend on the thread count.
 ReconstructionError sampled_relative_mse(const format::WeightView& w, const format::QuantizedWeight& q,
-                                         int64_t max_rows);
+                                         int64_t max_rows, core::ThreadPool* pool);
 
 // Decode row r of q into out (cols floats), exactly as dequantize_weight would.
 void dequantize_row(const format::QuantizedWeight& q, int64_t r, float* out);
