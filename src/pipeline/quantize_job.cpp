@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "io/checkpoint.h"
 #include "microscale/error.h"
 #include "model/layout.h"
+#include "pipeline/async_writer.h"
 #include "pipeline/output_dir.h"
 #include "pipeline/reconstruction.h"
 #include "recipe/recipe.h"
@@ -31,6 +33,8 @@ namespace {
 
 // Rows per tensor the reconstruction error is measured on (evenly spaced).
 constexpr int64_t kErrorRows = 128;
+// Output bytes allowed in flight between the quantizer and the writer thread.
+constexpr uint64_t kWriteQueueBytes = 256ull << 20;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -74,7 +78,11 @@ std::vector<io::TensorDecl> output_decls(const model::LinearModule& m, Format f,
     return d;
 }
 
-std::span<const uint8_t> scalar_bytes(const float& v) { return {reinterpret_cast<const uint8_t*>(&v), sizeof v}; }
+std::vector<uint8_t> scalar_vec(float v) {
+    std::vector<uint8_t> b(sizeof v);
+    std::memcpy(b.data(), &v, sizeof v);
+    return b;
+}
 
 // Non-weight files travel with the checkpoint (tokenizer, generation config, chat template...).
 void copy_side_files(const fs::path& from, const fs::path& to) {
@@ -187,6 +195,7 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     std::unordered_map<std::string, float> amax_of;  // weights whose amax the group pass already read
     {
         io::ShardedWriter writer(out->temp(), decls, {{"format", "pt"}}, opts.max_shard_bytes);
+        AsyncWriter aw(writer, kWriteQueueBytes);
         const auto& tensors = ckpt.tensors();
         for (size_t ti = 0; ti < tensors.size(); ++ti) {
             if (interrupted()) throw Error("interrupted; nothing was written to " + opts.output_dir.string());
@@ -204,7 +213,8 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
             tr.kind = lp ? layer_kind(layout.linears[it->second].role) : "other";
             if (!lp || !lp->format) {
                 tr.algorithm = lp && !lp->skipped.empty() ? "skipped: " + lp->skipped : "copy";
-                writer.write(t.info->name, ckpt.bytes(t));
+                // Written straight from the mapping; its pages are released once written.
+                aw.submit_view(t.info->name, ckpt.bytes(t), [file = t.file, info = t.info] { file->release(*info); });
                 tr.output_bytes = t.info->nbytes();
             } else {
                 const model::LinearModule& m = layout.linears[it->second];
@@ -232,34 +242,32 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                 if (*lp->format == Format::FP8 && !lp->fp8_multipliers.empty())
                     spec.fp8_amax = format::fp8_search_amax(w, format::tensor_amax(w, opts.backend, &pool),
                                                             lp->fp8_multipliers);
-                const format::QuantizedWeight q = format::quantize_weight(w, spec, opts.backend, &pool);
+                format::QuantizedWeight q = format::quantize_weight(w, spec, opts.backend, &pool);
+                const auto err = sampled_relative_mse(w, q, kErrorRows, &pool);
+                tr.rel_mse = err.rel_mse;
+                tr.sampled_rows = err.rows;
+                t.file->release(*t.info);  // the input is no longer needed
                 // Same bytes in both dialects; names and the NVFP4 reciprocal scales differ.
                 const Format f = *lp->format;
                 const auto leaf = [&](exporter::QuantPart p) {
                     return m.name + "." + std::string(exporter::tensor_leaf(*dialect, f, p));
                 };
                 const auto stored = [&](exporter::QuantPart p, float v) { return exporter::stored_scale(*dialect, f, p, v); };
-                writer.write(leaf(exporter::QuantPart::WEIGHT), q.data);
-                if (!q.block_scales.empty()) writer.write(leaf(exporter::QuantPart::WEIGHT_SCALE), q.block_scales);
-                if (f == Format::NVFP4 || f == Format::W4A16_NVFP4) {
-                    const float gs = stored(exporter::QuantPart::GLOBAL_SCALE, q.global_scale);
-                    writer.write(leaf(exporter::QuantPart::GLOBAL_SCALE), scalar_bytes(gs));
-                }
-                if (f == Format::FP8) writer.write(leaf(exporter::QuantPart::WEIGHT_SCALE), scalar_bytes(q.global_scale));
-                if (lp->input_constant_amax) {
-                    const float amax = static_cast<float>(*lp->input_constant_amax);
-                    const float input_scale = f == Format::FP8 ? amax * format::kRecip448 : amax * format::kRecip2688;
-                    const float is = stored(exporter::QuantPart::INPUT_SCALE, input_scale);
-                    writer.write(leaf(exporter::QuantPart::INPUT_SCALE), scalar_bytes(is));
-                }
                 tr.format = std::string(format_info(*lp->format).name);
                 tr.algorithm = lp->algorithm;
                 tr.output_bytes = q.data.size() + q.block_scales.size() + (format_info(*lp->format).per_tensor_scale ? 4 : 0);
-                const auto err = sampled_relative_mse(w, q, kErrorRows, &pool);
-                tr.rel_mse = err.rel_mse;
-                tr.sampled_rows = err.rows;
+                aw.submit(leaf(exporter::QuantPart::WEIGHT), std::move(q.data));
+                if (!q.block_scales.empty()) aw.submit(leaf(exporter::QuantPart::WEIGHT_SCALE), std::move(q.block_scales));
+                if (f == Format::NVFP4 || f == Format::W4A16_NVFP4)
+                    aw.submit(leaf(exporter::QuantPart::GLOBAL_SCALE),
+                              scalar_vec(stored(exporter::QuantPart::GLOBAL_SCALE, q.global_scale)));
+                if (f == Format::FP8) aw.submit(leaf(exporter::QuantPart::WEIGHT_SCALE), scalar_vec(q.global_scale));
+                if (lp->input_constant_amax) {
+                    const float amax = static_cast<float>(*lp->input_constant_amax);
+                    const float input_scale = f == Format::FP8 ? amax * format::kRecip448 : amax * format::kRecip2688;
+                    aw.submit(leaf(exporter::QuantPart::INPUT_SCALE), scalar_vec(stored(exporter::QuantPart::INPUT_SCALE, input_scale)));
+                }
             }
-            t.file->release(*t.info);
             tr.seconds = since(t0);
             rep.quantize_seconds += tr.seconds;
             rep.input_bytes += tr.input_bytes;
@@ -267,6 +275,7 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
             if (callbacks.on_tensor) callbacks.on_tensor(ti, tensors.size(), tr);
             rep.tensors.push_back(std::move(tr));
         }
+        aw.drain();
         writer.commit();
     }
 
