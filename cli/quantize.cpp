@@ -89,6 +89,8 @@ void register_quantize(CLI::App& app) {
             nlohmann::ordered_json j;
             j["output"] = r.output.string();
             j["seconds"] = r.seconds;
+            j["seconds_breakdown"] = {{"tensors", r.quantize_seconds}, {"writer_drain", r.write_wait_seconds},
+                                      {"commit", r.commit_seconds}, {"verify", r.verify_seconds}};
             j["input_bytes"] = r.input_bytes;
             j["output_bytes"] = r.output_bytes;
             j["effective_bits"] = {{"without_lm_head", r.bpe_without_lm_head}, {"with_lm_head", r.bpe_with_lm_head}};

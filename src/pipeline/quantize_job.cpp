@@ -275,8 +275,12 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
             if (callbacks.on_tensor) callbacks.on_tensor(ti, tensors.size(), tr);
             rep.tensors.push_back(std::move(tr));
         }
+        const auto t_drain = Clock::now();
         aw.drain();
+        rep.write_wait_seconds = since(t_drain);
+        const auto t_commit = Clock::now();
         writer.commit();
+        rep.commit_seconds = since(t_commit);
     }
 
     // JSON: ModelOpt writes hf_quant_config.json and config.json["quantization_config"] (spec
@@ -295,8 +299,10 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     copy_side_files(opts.model_dir, out->temp());
 
     if (opts.verify) {
+        const auto t_verify = Clock::now();
         verify_written(out->temp(), decls);
         rep.notes.push_back(exporter::verify_summary(exporter::verify_export(out->temp())));
+        rep.verify_seconds = since(t_verify);
     }
     out->commit();
     rep.output = out->final_path();

@@ -46,6 +46,9 @@ struct QuantizeReport {
     std::vector<TensorReport> tensors;
     double seconds = 0.0;             // wall time of the whole run
     double quantize_seconds = 0.0;    // sum of the per-tensor quantize times
+    double write_wait_seconds = 0.0;  // waiting for the writer thread to finish (drain)
+    double commit_seconds = 0.0;      // fsync + rename of the shards and the JSON files
+    double verify_seconds = 0.0;      // re-reading and checking the output
     uint64_t input_bytes = 0, output_bytes = 0;
     double bpe_without_lm_head = 0.0, bpe_with_lm_head = 0.0;  // linear weights only, as stored
     std::filesystem::path output;

@@ -14,8 +14,10 @@ std::string summarize(const QuantizeReport& r) {
     std::string s;
     const double mib = 1024.0 * 1024.0;
     for (const std::string& n : r.notes) s += n + "\n";
-    s += fmt::format("wrote {} in {:.2f} s ({:.2f} s quantizing+writing tensors)\n", r.output.string(), r.seconds,
-                     r.quantize_seconds);
+    s += fmt::format("wrote {} in {:.2f} s: tensors {:.2f} s, writer drain {:.2f} s, fsync+rename {:.2f} s, "
+                     "verify {:.2f} s\n",
+                     r.output.string(), r.seconds, r.quantize_seconds, r.write_wait_seconds, r.commit_seconds,
+                     r.verify_seconds);
     s += fmt::format("size: {:.2f} MiB -> {:.2f} MiB ({:.2f}x smaller), {:.1f} MB/s of input\n", r.input_bytes / mib,
                      r.output_bytes / mib, r.output_bytes ? double(r.input_bytes) / double(r.output_bytes) : 0.0,
                      r.seconds > 0 ? r.input_bytes / 1e6 / r.seconds : 0.0);
