@@ -123,6 +123,7 @@ private:
     std::filesystem::path final_path_;
     std::filesystem::path temp_path_;
     int fd_ = -1;
+    uint64_t written_ = 0;  // bytes written so far (for the writeback hint)
     bool committed_ = false;
 };
 
