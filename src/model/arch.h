@@ -37,6 +37,7 @@ ModelLayout build_llama(const ArchInput& in);
 ModelLayout build_mistral(const ArchInput& in);
 ModelLayout build_qwen2(const ArchInput& in);
 ModelLayout build_qwen3(const ArchInput& in);
+ModelLayout build_phi3(const ArchInput& in);
 ModelLayout build_generic(const ArchInput& in);
 
 // How the Llama-family members differ (architectures.md §2-3); archs/llama.cpp builds all four.
@@ -48,6 +49,7 @@ struct LlamaFamilyTraits {
     bool reads_mlp_bias = false;       // config mlp_bias -> gate/up/down biases (llama)
     bool qk_norm = false;              // qwen3: self_attn.q_norm / k_norm [head_dim]
     int64_t default_head_dim = 0;      // when config head_dim is absent/null; 0 = hidden/heads
+    bool fused_projections = false;    // phi3: self_attn.qkv_proj [q|k|v] and mlp.gate_up_proj [gate|up]
 };
 ModelLayout build_llama_family(const ArchInput& in, const LlamaFamilyTraits& traits);
 
@@ -77,6 +79,10 @@ public:
     int add_group(std::string kind, std::vector<int> members);
     void add_attention(std::string name, std::string_view module_class, int layer, int k_proj,
                        int v_proj);
+    // A passthrough RMSNorm weight [dim] that the forward pass reads by role.
+    void add_norm(const std::string& tensor, NormRole role, int layer, int64_t dim);
+    // A passthrough "<linear name>.bias" [linear out] recorded on the linear.
+    void add_bias(int linear);
 
     bool claimed(std::string_view tensor) const;
     ModelLayout& layout() { return layout_; }

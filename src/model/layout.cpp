@@ -139,13 +139,13 @@ int LayoutBuilder::add_linear(const std::string& name, Role role, std::string_vi
     if (!dtype_is_float(t.dtype))
         throw Error(where() + ": tensor '" + weight + "' has dtype " + std::string(dtype_name(t.dtype)) +
                     "; an unquantized checkpoint (F16/BF16/F32/F64 weights) is expected");
-    layout_.linears.push_back({name, weight, role, std::string(module_class), layer, out, in, -1});
+    layout_.linears.push_back({name, weight, role, std::string(module_class), layer, out, in, -1, {}});
     return static_cast<int>(layout_.linears.size() - 1);
 }
 
 int LayoutBuilder::add_tied_linear(const std::string& name, Role role, std::string_view module_class,
                                    int layer, int64_t out, int64_t in) {
-    layout_.linears.push_back({name, "", role, std::string(module_class), layer, out, in, -1});
+    layout_.linears.push_back({name, "", role, std::string(module_class), layer, out, in, -1, {}});
     return static_cast<int>(layout_.linears.size() - 1);
 }
 
@@ -157,6 +157,18 @@ void LayoutBuilder::add_passthrough(const std::string& tensor, const std::vector
 void LayoutBuilder::add_passthrough_any(const io::TensorInfo& t) {
     claim(t.name, t.shape);
     layout_.passthrough.push_back(t.name);
+}
+
+void LayoutBuilder::add_norm(const std::string& tensor, NormRole role, int layer, int64_t dim) {
+    add_passthrough(tensor, {dim});
+    layout_.norms.push_back(NormTensor{tensor, role, layer, dim});
+}
+
+void LayoutBuilder::add_bias(int linear) {
+    LinearModule& m = layout_.linears.at(static_cast<size_t>(linear));
+    const std::string bias = m.name + ".bias";
+    add_passthrough(bias, {m.out_features});
+    layout_.linears.at(static_cast<size_t>(linear)).bias = bias;
 }
 
 int LayoutBuilder::add_group(std::string kind, std::vector<int> members) {

@@ -45,6 +45,23 @@ struct LinearModule {
     // embedding.
     int64_t out_features = 0, in_features = 0;
     int group = -1;            // index into ModelLayout::groups, or -1
+    std::string bias;          // "<name>.bias" when on disk (also listed as passthrough), else empty
+};
+
+// The RMSNorm weights the forward pass needs (also listed as passthrough tensors).
+enum class NormRole : uint8_t {
+    INPUT,           // layers.i.input_layernorm
+    POST_ATTENTION,  // layers.i.post_attention_layernorm
+    ATTN_Q,          // per-head q_norm over head_dim (qwen3)
+    ATTN_K,          // per-head k_norm (qwen3)
+    FINAL,           // model.norm
+};
+
+struct NormTensor {
+    std::string tensor;  // on-disk name, e.g. "model.layers.3.input_layernorm.weight"
+    NormRole role = NormRole::INPUT;
+    int layer = -1;      // -1 for the final norm
+    int64_t dim = 0;
 };
 
 // A module with k_bmm_quantizer / v_bmm_quantizer (ModelOpt's quantized attention).
@@ -68,6 +85,7 @@ struct ModelLayout {
     std::vector<LinearModule> linears;        // every module with weight/input quantizers
     std::vector<AttentionModule> attentions;  // modules with k_bmm/v_bmm quantizers
     std::vector<FusedGroup> groups;
+    std::vector<NormTensor> norms;            // filled by the Llama-family tables; empty for generic
     std::vector<std::string> passthrough;     // on-disk tensors copied unchanged, checkpoint order
 };
 

@@ -9,9 +9,10 @@ namespace microscale::model {
 
 namespace {
 
-constexpr std::array<ArchEntry, 4> kArchs{{
+constexpr std::array<ArchEntry, 5> kArchs{{
     {"llama", "llama", &build_llama},
     {"mistral", "mistral", &build_mistral},
+    {"phi3", "phi3", &build_phi3},
     {"qwen2", "qwen2", &build_qwen2},
     {"qwen3", "qwen3", &build_qwen3},
 }};

@@ -57,35 +57,39 @@ ModelLayout build_llama_family(const ArchInput& in, const LlamaFamilyTraits& t) 
         const int layer = static_cast<int>(li);
         const std::string p = "model.layers." + std::to_string(li) + ".";
         const std::string attn = p + "self_attn";
-        b.add_passthrough(p + "input_layernorm.weight", {H});
-        const int q = b.add_linear(attn + ".q_proj", Role::ATTN_Q, "nn.Linear", layer, q_out, H);
-        const int k = b.add_linear(attn + ".k_proj", Role::ATTN_K, "nn.Linear", layer, kv_out, H);
-        const int v = b.add_linear(attn + ".v_proj", Role::ATTN_V, "nn.Linear", layer, kv_out, H);
-        b.add_linear(attn + ".o_proj", Role::ATTN_O, "nn.Linear", layer, H, q_out);
-        if (t.qkv_bias_always || attn_bias) {
-            b.add_passthrough(attn + ".q_proj.bias", {q_out});
-            b.add_passthrough(attn + ".k_proj.bias", {kv_out});
-            b.add_passthrough(attn + ".v_proj.bias", {kv_out});
+        b.add_norm(p + "input_layernorm.weight", NormRole::INPUT, layer, H);
+        int k = -1, v = -1;
+        if (t.fused_projections) {
+            b.add_linear(attn + ".qkv_proj", Role::ATTN_QKV, "nn.Linear", layer, q_out + 2 * kv_out, H);
+        } else {
+            const int q = b.add_linear(attn + ".q_proj", Role::ATTN_Q, "nn.Linear", layer, q_out, H);
+            k = b.add_linear(attn + ".k_proj", Role::ATTN_K, "nn.Linear", layer, kv_out, H);
+            v = b.add_linear(attn + ".v_proj", Role::ATTN_V, "nn.Linear", layer, kv_out, H);
+            if (t.qkv_bias_always || attn_bias)
+                for (int x : {q, k, v}) b.add_bias(x);
+            b.add_group("qkv", {q, k, v});
         }
-        if (attn_bias) b.add_passthrough(attn + ".o_proj.bias", {H});
+        const int o = b.add_linear(attn + ".o_proj", Role::ATTN_O, "nn.Linear", layer, H, q_out);
+        if (attn_bias) b.add_bias(o);
         if (t.qk_norm) {
-            b.add_passthrough(attn + ".q_norm.weight", {d});
-            b.add_passthrough(attn + ".k_norm.weight", {d});
+            b.add_norm(attn + ".q_norm.weight", NormRole::ATTN_Q, layer, d);
+            b.add_norm(attn + ".k_norm.weight", NormRole::ATTN_K, layer, d);
         }
-        b.add_passthrough(p + "post_attention_layernorm.weight", {H});
-        const int g = b.add_linear(p + "mlp.gate_proj", Role::MLP_GATE, "nn.Linear", layer, I, H);
-        const int u = b.add_linear(p + "mlp.up_proj", Role::MLP_UP, "nn.Linear", layer, I, H);
-        b.add_linear(p + "mlp.down_proj", Role::MLP_DOWN, "nn.Linear", layer, H, I);
-        if (mlp_bias) {
-            b.add_passthrough(p + "mlp.gate_proj.bias", {I});
-            b.add_passthrough(p + "mlp.up_proj.bias", {I});
-            b.add_passthrough(p + "mlp.down_proj.bias", {H});
+        b.add_norm(p + "post_attention_layernorm.weight", NormRole::POST_ATTENTION, layer, H);
+        if (t.fused_projections) {
+            b.add_linear(p + "mlp.gate_up_proj", Role::MLP_GATE_UP, "nn.Linear", layer, 2 * I, H);
+            b.add_linear(p + "mlp.down_proj", Role::MLP_DOWN, "nn.Linear", layer, H, I);
+        } else {
+            const int g = b.add_linear(p + "mlp.gate_proj", Role::MLP_GATE, "nn.Linear", layer, I, H);
+            const int u = b.add_linear(p + "mlp.up_proj", Role::MLP_UP, "nn.Linear", layer, I, H);
+            const int dn = b.add_linear(p + "mlp.down_proj", Role::MLP_DOWN, "nn.Linear", layer, H, I);
+            if (mlp_bias)
+                for (int x : {g, u, dn}) b.add_bias(x);
+            b.add_group("gate_up", {g, u});
         }
-        b.add_group("qkv", {q, k, v});
-        b.add_group("gate_up", {g, u});
         b.add_attention(attn, t.attention_class, layer, k, v);
     }
-    b.add_passthrough("model.norm.weight", {H});
+    b.add_norm("model.norm.weight", NormRole::FINAL, -1, H);
     if (tied) {
         // A tied checkpoint that still stores lm_head.weight: transformers re-ties it to the
         // embedding, so the stored copy is only carried along.

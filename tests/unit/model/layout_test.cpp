@@ -461,7 +461,7 @@ TEST(ModelLayoutGeneric, NoLinearWeightsIsAnError) {
     const std::string e = describe_error(t.path());
     EXPECT_CONTAINS(e, "unknown model_type 'foo_lm'");
     EXPECT_CONTAINS(e, "no linear weights");
-    EXPECT_CONTAINS(e, "llama, mistral, qwen2, qwen3");
+    EXPECT_CONTAINS(e, "llama, mistral, phi3, qwen2, qwen3");
 }
 
 TEST(ModelLayoutGeneric, AgreesWithLlamaTableOnALlamaCheckpoint) {
@@ -492,7 +492,7 @@ TEST(ModelLayoutGeneric, AgreesWithLlamaTableOnALlamaCheckpoint) {
 }
 
 TEST(ModelLayoutRegistry, SupportedTypesAndRoleNames) {
-    EXPECT_EQ(supported_model_types(), (std::vector<std::string>{"llama", "mistral", "qwen2", "qwen3"}));
+    EXPECT_EQ(supported_model_types(), (std::vector<std::string>{"llama", "mistral", "phi3", "qwen2", "qwen3"}));
     EXPECT_EQ(role_name(Role::ATTN_Q), "attn_q");
     EXPECT_EQ(role_name(Role::MLP_GATE_UP), "mlp_gate_up");
     EXPECT_EQ(role_name(Role::LINEAR_OTHER), "linear_other");
