@@ -1,0 +1,35 @@
+// The sequential calibration runner (llm-compressor's "sequential pipeline", ModelOpt's layerwise
+// calibration): embeddings, then for each decoder layer load only that layer's weights, run every
+// calibration sample through it while observers see the inputs, release it; then the final norm.
+// Activations between layers live in memory up to a budget and in a temporary file beyond it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "calib/dataset.h"
+#include "calib/stats.h"
+#include "model/forward/model_forward.h"
+
+namespace microscale::calib {
+
+struct RunnerOptions {
+    uint64_t activation_budget_bytes = 4ull << 30;  // --calib-mem
+    int64_t batch_sequences = 8;                    // sequences per run_layer call
+};
+
+struct RunnerReport {
+    double seconds = 0.0;
+    bool spilled = false;          // activations went to a temporary file
+    uint64_t activation_bytes = 0;
+    uint64_t peak_layer_bytes = 0; // largest layer's fp32 weights
+};
+
+// max calibration (ModelOpt `max`): per-linear input amax (linears sharing an input see the same
+// tensor), post-RoPE key/value amax per attention module, and the final-norm output amax for
+// lm_head. progress(layer, n_layers) after each layer.
+CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const RunnerOptions& opts,
+                         RunnerReport* report = nullptr, const std::function<void(int, int)>& progress = {});
+
+}  // namespace microscale::calib
