@@ -2,7 +2,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <queue>
+#include <algorithm>
 
 #include "calib/tokenizer_json.h"
 #include "calib/tokenizer_text.h"
@@ -14,6 +14,8 @@ namespace {
 uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
 }
+
+uint64_t slot_of(uint64_t key, uint64_t mask) { return (key * 0x9E3779B97F4A7C15ull >> 20) & mask; }
 
 }  // namespace
 
@@ -48,7 +50,10 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& file) : file_
     const auto mpath = root.child("merges");
     const auto& merges = require(model, "merges", mpath);
     if (!merges.is_array()) throw mpath.error("must be an array");
-    merges_.reserve(merges.size());
+    uint64_t cap = 16;
+    while (cap < merges.size() * 2) cap <<= 1;
+    merge_table_.assign(cap, Slot{});
+    merge_mask_ = cap - 1;
     std::string a, b;
     for (size_t r = 0; r < merges.size(); ++r) {
         const auto& m = merges[r];
@@ -69,9 +74,13 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& file) : file_
         const int32_t ia = find(a), ib = find(b), im = find(a + b);
         if (ia < 0 || ib < 0 || im < 0)
             throw p.error("merge '" + a + "' + '" + b + "' uses a token missing from model.vocab");
-        merges_.emplace(pair_key(ia, ib), Merge{static_cast<int32_t>(r), im});  // first rank wins
+        const uint64_t key = pair_key(ia, ib);
+        uint64_t i = slot_of(key, merge_mask_);
+        while (merge_table_[i].key != ~0ull && merge_table_[i].key != key) i = (i + 1) & merge_mask_;
+        if (merge_table_[i].key == ~0ull) merge_table_[i] = {key, Merge{static_cast<int32_t>(r), im}};  // first rank wins
     }
 
+    for (int c = 0; c < 128; ++c) ascii_ids_[c] = find(std::string(1, static_cast<char>(c)));
     byte_ids_.assign(256, -1);
     char name[8];
     for (int v = 0; v < 256; ++v) {
@@ -93,8 +102,12 @@ int32_t BpeModel::find(std::string_view token) const {
 }
 
 const BpeModel::Merge* BpeModel::find_merge(int32_t a, int32_t b) const {
-    auto it = merges_.find(pair_key(a, b));
-    return it == merges_.end() ? nullptr : &it->second;
+    const uint64_t key = pair_key(a, b);
+    for (uint64_t i = slot_of(key, merge_mask_);; i = (i + 1) & merge_mask_) {
+        const Slot& s = merge_table_[i];
+        if (s.key == key) return &s.merge;
+        if (s.key == ~0ull) return nullptr;
+    }
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
@@ -128,8 +141,8 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
         int32_t prev, next;
         bool alive;
     };
-    std::vector<Symbol> sym;
-    sym.reserve(word.size());
+    thread_local std::vector<Symbol> sym;
+    sym.clear();
     const auto push = [&](int32_t id) {
         const auto n = static_cast<int32_t>(sym.size());
         sym.push_back({id, n - 1, -1, true});
@@ -137,10 +150,17 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     };
     bool last_unk = false;
     for (size_t i = 0; i < word.size();) {
+        const auto c0 = static_cast<uint8_t>(word[i]);
+        if (c0 < 0x80 && ascii_ids_[c0] >= 0) {
+            push(ascii_ids_[c0]);
+            ++i;
+            last_unk = false;
+            continue;
+        }
         const size_t n = utf8_valid_len(word, i);
         const std::string_view ch = word.substr(i, n == 0 ? 1 : n);
         i += ch.size();
-        if (const int32_t id = find(ch); id >= 0) {
+        if (const int32_t id = c0 < 0x80 ? -1 : find(ch); id >= 0) {
             push(id);
             last_unk = false;
             continue;
@@ -166,12 +186,19 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
         int32_t rank, pos, id;
         bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
     };
-    std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+    // Min-heap on (rank, position): the lowest-ranked merge first, leftmost on ties.
+    thread_local std::vector<Cand> heap;
+    heap.clear();
+    const auto push_cand = [&](Cand c) {
+        heap.push_back(c);
+        std::push_heap(heap.begin(), heap.end(), std::greater<Cand>{});
+    };
     for (int32_t i = 0; i + 1 < static_cast<int32_t>(sym.size()); ++i)
-        if (const Merge* m = find_merge(sym[i].id, sym[i + 1].id)) heap.push({m->rank, i, m->id});
+        if (const Merge* m = find_merge(sym[i].id, sym[i + 1].id)) push_cand({m->rank, i, m->id});
     while (!heap.empty()) {
-        const Cand c = heap.top();
-        heap.pop();
+        std::pop_heap(heap.begin(), heap.end(), std::greater<Cand>{});
+        const Cand c = heap.back();
+        heap.pop_back();
         Symbol& s = sym[c.pos];
         if (!s.alive || s.next < 0) continue;
         const Merge* m = find_merge(s.id, sym[s.next].id);
@@ -182,9 +209,9 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
         s.next = right.next;
         if (s.next >= 0) sym[s.next].prev = c.pos;
         if (s.prev >= 0)
-            if (const Merge* l = find_merge(sym[s.prev].id, s.id)) heap.push({l->rank, s.prev, l->id});
+            if (const Merge* l = find_merge(sym[s.prev].id, s.id)) push_cand({l->rank, s.prev, l->id});
         if (s.next >= 0)
-            if (const Merge* r = find_merge(s.id, sym[s.next].id)) heap.push({r->rank, c.pos, r->id});
+            if (const Merge* r = find_merge(s.id, sym[s.next].id)) push_cand({r->rank, c.pos, r->id});
     }
     for (int32_t i = sym.empty() ? -1 : 0; i >= 0; i = sym[i].next) out.push_back(sym[i].id);
 }

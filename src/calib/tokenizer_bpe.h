@@ -44,7 +44,14 @@ private:
 
     std::string file_;
     VocabMap vocab_;
-    std::unordered_map<uint64_t, Merge> merges_;
+    // Open addressing over (left id, right id): the merge loop does one probe per adjacent pair.
+    struct Slot {
+        uint64_t key = ~0ull;
+        Merge merge{};
+    };
+    std::vector<Slot> merge_table_;
+    uint64_t merge_mask_ = 0;
+    int32_t ascii_ids_[128];  // vocab id of each single ASCII char, -1 when absent
     std::vector<int32_t> byte_ids_;  // <0xNN> token ids, -1 when absent
     int32_t unk_id_ = -1;
     bool byte_fallback_ = false;

@@ -37,6 +37,10 @@ uint8_t ccc_of(char32_t c) {
 }
 
 void decompose(char32_t c, std::u32string& out) {
+    if (c < 0xC0) {  // nothing below U+00C0 decomposes
+        out += c;
+        return;
+    }
     if (c >= kSBase && c < kSBase + kSCount) {
         const char32_t s = c - kSBase;
         out += kLBase + s / kNCount;
@@ -95,7 +99,7 @@ std::string nfc(const std::string& s) {
     uint8_t last_ccc = 0;
     for (char32_t c : d) {
         const uint8_t cc = ccc_of(c);
-        if (starter != std::u32string::npos) {
+        if (starter != std::u32string::npos && c >= kNfcSafeBelow) {  // nothing lower composes
             const bool adjacent = starter + 1 == out.size();
             const bool blocked = !adjacent && (last_ccc == 0 || last_ccc >= cc);
             if (!blocked) {
