@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "calib/dataset.h"
 #include "cli/commands.h"
 #include "microscale/error.h"
 #include "pipeline/quantize_job.h"
@@ -22,8 +23,8 @@ uint64_t parse_size(const std::string& s) {
     else if (unit == "KIB") mul = 1024.0;
     else if (unit == "MIB") mul = 1024.0 * 1024;
     else if (unit == "GIB") mul = 1024.0 * 1024 * 1024;
-    else if (!unit.empty() && unit != "B") throw Error("--shard-size: unknown unit in '" + s + "' (use B, MB, GB, MiB, GiB)");
-    if (!(v > 0)) throw Error("--shard-size must be positive, got '" + s + "'");
+    else if (!unit.empty() && unit != "B") throw Error("size '" + s + "': unknown unit (use B, MB, GB, MiB, GiB)");
+    if (!(v > 0)) throw Error("size '" + s + "' must be positive");
     return static_cast<uint64_t>(v * mul);
 }
 
@@ -39,6 +40,7 @@ void register_quantize(CLI::App& app) {
         "\nExamples:\n"
         "  microscale quantize --model ./Llama-3-8B --recipe W4A16_NVFP4_CFG --output ./Llama-3-8B-NVFP4\n"
         "  microscale quantize --model ./m --recipe NVFP4_FOUR_OVER_SIX_CFG --weights-only --output ./m-4o6\n"
+        "  microscale quantize --model ./m --recipe NVFP4_DEFAULT_CFG+FP8_KV_CFG --calib ./calib.jsonl --output ./m-w4a4\n"
         "  microscale quantize --model ./m --recipe ./my-recipe.yaml --dry-run\n"
         "  microscale quantize --model ./m --recipe W4A16_NVFP4_CFG --export-format compressed-tensors --output ./m-ct\n"
         "Recipes: `microscale recipes` lists the built-in presets (ModelOpt names); a YAML file in\n"
@@ -66,11 +68,41 @@ void register_quantize(CLI::App& app) {
         ->check(CLI::IsMember({"modelopt", "compressed-tensors"}))
         ->capture_default_str();
     cmd->add_flag("--json", *json, "Print the final report as JSON on stdout");
-    cmd->final_callback([opts, shard, json, backend] {
+    // Calibration (W4A4 NVFP4, FP8 W8A8, calibrated KV cache).
+    auto calib_file = std::make_shared<std::string>();
+    auto calib = std::make_shared<calib::CalibOptions>();
+    auto calib_format = std::make_shared<std::string>("auto");
+    auto calib_mem = std::make_shared<std::string>("4GiB");
+    cmd->add_option("--calib", *calib_file,
+                    "Calibration data: .txt (documents split on blank lines), .jsonl (\"text\" or chat "
+                    "\"messages\"), or pre-tokenized ids (.ids / .ids.txt, one document per line)")
+        ->group("Calibration");
+    cmd->add_option("--calib-size", calib->num_samples, "Number of calibration samples")->capture_default_str()->group("Calibration");
+    cmd->add_option("--calib-seq-len", calib->seq_len, "Tokens per calibration sample")->capture_default_str()->group("Calibration");
+    cmd->add_option("--seed", calib->seed, "Seed for sampling the calibration documents")->capture_default_str()->group("Calibration");
+    cmd->add_option("--calib-format", *calib_format, "auto (by extension), text, jsonl or ids")
+        ->check(CLI::IsMember({"auto", "text", "jsonl", "ids"}))->capture_default_str()->group("Calibration");
+    cmd->add_option("--calib-mem", *calib_mem, "Activation memory before spilling to a temporary file (e.g. 4GiB)")
+        ->capture_default_str()->group("Calibration");
+    cmd->add_option("--calib-stats", opts->calibration.stats_in,
+                    "Reuse saved calibration statistics instead of running the forward pass")->group("Calibration");
+    cmd->add_option("--save-calib-stats", opts->calibration.stats_out, "Save the calibration statistics (JSON)")
+        ->group("Calibration");
+    cmd->final_callback([opts, shard, json, backend, calib_file, calib, calib_format, calib_mem] {
         opts->max_shard_bytes = parse_size(*shard);
+        opts->calibration.activation_budget_bytes = parse_size(*calib_mem);
+        if (!calib_file->empty()) {
+            calib->file = *calib_file;
+            calib->format = *calib_format == "text"    ? calib::CalibFormat::TEXT
+                            : *calib_format == "jsonl" ? calib::CalibFormat::JSONL
+                            : *calib_format == "ids"   ? calib::CalibFormat::IDS
+                                                       : calib::CalibFormat::AUTO;
+            opts->calibration.data = *calib;
+        }
         opts->backend = *backend == "ref" ? format::Backend::REF : format::Backend::SIMD;
         if (!opts->dry_run && opts->output_dir.empty()) throw Error("--output is required (or use --dry-run)");
         pipeline::JobCallbacks cb;
+        cb.on_log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
         // The plan goes to stdout (it is the result of --dry-run), progress to stderr.
         cb.on_plan = [&](const std::string& plan, const std::vector<std::string>&) {
             if (opts->dry_run || !*json) fmt::print("{}", plan);

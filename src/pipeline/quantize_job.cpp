@@ -143,13 +143,13 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     // The compressed-tensors config only needs the plan: build it now so that a plan it cannot
     // express fails before any work.
     nlohmann::ordered_json ct_config;
-    if (ct && plan.needs_calibration.empty()) {
+    if (ct) {
         std::vector<exporter::CtLayer> layers;
         for (size_t i = 0; i < layout.linears.size(); ++i) {
             const model::LinearModule& m = layout.linears[i];
             const LinearPlan& lp = plan.linears[i];
             const bool embed = m.role == model::Role::EMBED || m.module_class == "nn.Embedding";
-            layers.push_back({m.name, lp.format, !embed, lp.input_constant_amax.has_value(),
+            layers.push_back({m.name, lp.format, !embed, lp.input_constant_amax.has_value() || lp.input_calibrated,
                               lp.format ? exporter::ct_weight_observer(*lp.format, lp.nvfp4, !lp.fp8_multipliers.empty())
                                         : std::string()});
         }
@@ -157,15 +157,33 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     }
     if (callbacks.on_plan) callbacks.on_plan(rep.plan_text, rep.notes);
     if (opts.dry_run) return rep;
-    if (!plan.needs_calibration.empty()) {
-        std::string names;
-        for (size_t i = 0; i < plan.needs_calibration.size() && i < 4; ++i) names += "\n  " + plan.needs_calibration[i];
-        if (plan.needs_calibration.size() > 4) names += fmt::format("\n  ... and {} more", plan.needs_calibration.size() - 4);
-        throw Error(fmt::format("recipe {} enables {} quantizers that need activation statistics:{}\n"
-                                "calibration data is required (the calibration engine adds --calib); or pass "
-                                "--weights-only to export weight-only (W4A16) checkpoints",
-                                recipe.name, plan.needs_calibration.size(), names));
+    CalibrationOptions copts = opts.calibration;
+    if (copts.threads == 0) copts.threads = opts.threads;
+    const ActivationScales act = resolve_activation_scales(copts, opts.model_dir, plan, layout, callbacks.on_log);
+    for (const std::string& n : act.notes) rep.notes.push_back(n);
+    // k_scale / v_scale are written next to their projection, e.g. <attn>.k_proj.k_scale.
+    std::unordered_map<size_t, std::pair<std::string, float>> kv_scale_of_linear;
+    for (const KvPlan& kv : plan.kv) {
+        if (kv.constant_amax) continue;
+        const model::AttentionModule& a = layout.attentions[static_cast<size_t>(kv.attention)];
+        if (a.k_proj < 0 || a.v_proj < 0)
+            throw Error(fmt::format("{}: KV-cache scales need separate k_proj/v_proj modules", a.name));
+        if (ct) throw Error("--export-format compressed-tensors: calibrated KV-cache scales are not supported yet");
+        kv_scale_of_linear[static_cast<size_t>(a.k_proj)] = {a.name + ".k_proj.k_scale",
+                                                             act.k_amax[static_cast<size_t>(kv.attention)] * format::kRecip448};
+        kv_scale_of_linear[static_cast<size_t>(a.v_proj)] = {a.name + ".v_proj.v_scale",
+                                                             act.v_amax[static_cast<size_t>(kv.attention)] * format::kRecip448};
     }
+    // The input_scale a linear exports: constant_amax or the calibrated amax times RN(1/(6*448))
+    // for NVFP4 or RN(1/448) for FP8 (spec §2.2, §3.1: GPU division by a constant).
+    auto input_scale_of = [&](size_t i) -> std::optional<float> {
+        const LinearPlan& lp = plan.linears[i];
+        std::optional<float> amax;
+        if (lp.input_constant_amax) amax = static_cast<float>(*lp.input_constant_amax);
+        else if (act.input_amax[i]) amax = *act.input_amax[i];
+        if (!amax) return std::nullopt;
+        return *lp.format == Format::FP8 ? *amax * format::kRecip448 : *amax * format::kRecip2688;
+    };
 
     // Which linear owns each on-disk weight.
     std::unordered_map<std::string, size_t> linear_of_weight;
@@ -179,11 +197,13 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
         if (it != linear_of_weight.end() && plan.linears[it->second].format) {
             const LinearPlan& lp = plan.linears[it->second];
             const model::LinearModule& m = layout.linears[it->second];
-            const bool has_input = lp.input_constant_amax.has_value();
+            const bool has_input = input_scale_of(it->second).has_value();
             for (auto& d : ct ? exporter::quantized_linear_decls(*dialect, m.name, *lp.format, m.out_features,
                                                                  m.in_features, has_input)
                               : output_decls(m, *lp.format, has_input))
                 decls.push_back(std::move(d));
+            if (auto kv = kv_scale_of_linear.find(it->second); kv != kv_scale_of_linear.end())
+                decls.push_back({kv->second.first, DType::F32, {}});
         } else {
             decls.push_back({t.info->name, t.info->dtype, t.info->shape});
         }
@@ -220,7 +240,9 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                 const model::LinearModule& m = layout.linears[it->second];
                 const format::WeightView w{ckpt.bytes(t).data(), t.info->dtype, m.out_features, m.in_features,
                                            t.info->name};
-                format::WeightQuantSpec spec{*lp->format, lp->nvfp4};
+                format::WeightQuantSpec spec;
+                spec.format = *lp->format;
+                spec.nvfp4 = lp->nvfp4;
                 if (m.group >= 0 && (*lp->format == Format::NVFP4 || *lp->format == Format::W4A16_NVFP4)) {
                     auto g = group_amax.find(m.group);
                     if (g == group_amax.end()) {
@@ -262,11 +284,10 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                     aw.submit(leaf(exporter::QuantPart::GLOBAL_SCALE),
                               scalar_vec(stored(exporter::QuantPart::GLOBAL_SCALE, q.global_scale)));
                 if (f == Format::FP8) aw.submit(leaf(exporter::QuantPart::WEIGHT_SCALE), scalar_vec(q.global_scale));
-                if (lp->input_constant_amax) {
-                    const float amax = static_cast<float>(*lp->input_constant_amax);
-                    const float input_scale = f == Format::FP8 ? amax * format::kRecip448 : amax * format::kRecip2688;
-                    aw.submit(leaf(exporter::QuantPart::INPUT_SCALE), scalar_vec(stored(exporter::QuantPart::INPUT_SCALE, input_scale)));
-                }
+                if (const auto is = input_scale_of(it->second))
+                    aw.submit(leaf(exporter::QuantPart::INPUT_SCALE), scalar_vec(stored(exporter::QuantPart::INPUT_SCALE, *is)));
+                if (auto kv = kv_scale_of_linear.find(it->second); kv != kv_scale_of_linear.end())
+                    aw.submit(kv->second.first, scalar_vec(kv->second.second));
             }
             tr.seconds = since(t0);
             rep.quantize_seconds += tr.seconds;

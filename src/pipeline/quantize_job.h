@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "format/quantize.h"
+#include "pipeline/activation_scales.h"
 #include "pipeline/plan.h"
 
 namespace microscale::pipeline {
@@ -25,6 +26,7 @@ struct QuantizeOptions {
     format::Backend backend = format::Backend::SIMD;
     bool verify = true;
     std::string export_format = "modelopt";           // or "compressed-tensors" (llm-compressor / vLLM CT)
+    CalibrationOptions calibration;  // activation statistics for W4A4 / W8A8 / KV-cache recipes
 };
 
 struct TensorReport {
@@ -58,6 +60,7 @@ struct QuantizeReport {
 // Callbacks while the job runs: the resolved plan before any tensor is written, then one
 // finished tensor at a time (index, count, report).
 struct JobCallbacks {
+    std::function<void(const std::string&)> on_log;  // calibration progress and notes
     std::function<void(const std::string& plan_text, const std::vector<std::string>& notes)> on_plan;
     std::function<void(size_t, size_t, const TensorReport&)> on_tensor;
 };

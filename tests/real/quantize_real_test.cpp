@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "calib/dataset.h"
 #include "export/inspect.h"
 #include "export/verify.h"
 #include "io/checkpoint.h"
@@ -106,4 +107,31 @@ TEST(QuantizeReal, MicroStories10MShardedBf16) {
     const auto v = exporter::verify_export(out);
     EXPECT_EQ(v.quantized_layers, 6u * 7u);
     EXPECT_NEAR(r.bpe_without_lm_head, 4.5, 0.01);
+}
+
+TEST(QuantizeReal, MicroStories10MW4A4WithFp8KvCalibrated) {
+    const fs::path in = asset("microstories10M");
+    const fs::path calib_txt = asset("tinystories_val1000/tinystories_val_first1000.txt");
+    if (!fs::exists(in / "model.safetensors.index.json") || !fs::exists(calib_txt)) GTEST_SKIP() << "assets not found";
+    TempDir tmp;
+    const fs::path out = tmp.path / "w4a4";
+    auto o = options(in, out, "NVFP4_DEFAULT_CFG+FP8_KV_CFG");
+    calib::CalibOptions c;
+    c.file = calib_txt;
+    c.num_samples = 8;
+    c.seq_len = 128;
+    o.calibration.data = c;
+    pipeline::run_quantize(o);
+    const auto v = exporter::verify_export(out);
+    EXPECT_EQ(v.quant_algo, "NVFP4");
+    EXPECT_EQ(v.kv_cache_quant_algo, "FP8");
+    const io::Checkpoint ck = io::Checkpoint::open(out);
+    for (int l = 0; l < 6; ++l) {
+        const std::string p = "model.layers." + std::to_string(l);
+        float is, ks;
+        std::memcpy(&is, ck.bytes(ck.at(p + ".mlp.down_proj.input_scale")).data(), 4);
+        std::memcpy(&ks, ck.bytes(ck.at(p + ".self_attn.k_proj.k_scale")).data(), 4);
+        EXPECT_GT(is, 0.0f);
+        EXPECT_GT(ks, 0.0f);
+    }
 }

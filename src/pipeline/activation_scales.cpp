@@ -1,0 +1,119 @@
+#include "pipeline/activation_scales.h"
+
+#include <fmt/core.h>
+
+#include <cmath>
+
+#include "calib/runner.h"
+#include "calib/tokenizer.h"
+#include "microscale/error.h"
+#include "model/forward/model_forward.h"
+
+namespace microscale::pipeline {
+namespace fs = std::filesystem;
+
+namespace {
+
+calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_dir, const model::ModelLayout& layout,
+                          std::vector<std::string>& notes, const std::function<void(const std::string&)>& log) {
+    if (!opts.stats_in.empty()) {
+        calib::CalibStats s = calib::load_stats(opts.stats_in);
+        if (!s.provenance.model_type.empty() && s.provenance.model_type != layout.model_type)
+            throw Error(fmt::format("--calib-stats {}: collected on a {} model, this is {}", opts.stats_in.string(),
+                                    s.provenance.model_type, layout.model_type));
+        notes.push_back(fmt::format("calibration statistics from {} ({}: {} samples x {} tokens, seed {})",
+                                    opts.stats_in.string(), s.provenance.dataset, s.provenance.samples,
+                                    s.provenance.seq_len, s.provenance.seed));
+        return s;
+    }
+    const calib::CalibOptions& data = *opts.data;
+    model::ModelForward model(model_dir, opts.threads);
+    calib::CalibSet set;
+    const bool ids = data.format == calib::CalibFormat::IDS || data.file.string().ends_with(".ids") ||
+                     data.file.string().ends_with(".ids.txt");
+    if (ids) {
+        set = calib::load_calibration(data, {}, model.config().vocab, -1);
+    } else {
+        const calib::Tokenizer tok = calib::Tokenizer::load(model_dir);
+        set = calib::load_calibration(
+            data, [&](std::string_view t) { return tok.encode(t, true); }, model.config().vocab, tok.bos_id());
+    }
+    for (const std::string& w : set.warnings) notes.push_back("warning: " + w);
+    notes.push_back(set.summary());
+    if (log) log(set.summary());
+    calib::RunnerOptions ro;
+    ro.activation_budget_bytes = opts.activation_budget_bytes;
+    calib::RunnerReport rr;
+    calib::CalibStats stats = calib::calibrate_max(model, set, ro, &rr, [&](int l, int n) {
+        if (log) log(fmt::format("calibration: layer {}/{}", l, n));
+    });
+    stats.provenance.model = model_dir.string();
+    notes.push_back(fmt::format("calibration forward: {:.2f} s, activations {:.1f} MiB{}, largest layer {:.1f} MiB fp32",
+                                rr.seconds, rr.activation_bytes / 1048576.0,
+                                rr.spilled ? " (spilled to a temporary file)" : " (in memory)",
+                                rr.peak_layer_bytes / 1048576.0));
+    if (!opts.stats_out.empty()) {
+        calib::save_stats(opts.stats_out, stats);
+        notes.push_back("calibration statistics saved to " + opts.stats_out.string());
+    }
+    return stats;
+}
+
+float positive_amax(const std::map<std::string, float>& m, const std::string& key, const std::string& what) {
+    auto it = m.find(key);
+    if (it == m.end()) throw Error(fmt::format("calibration statistics have no {} for {}", what, key));
+    if (!(it->second > 0.0f) || !std::isfinite(it->second))
+        throw Error(fmt::format("{} of {} is {}: no non-zero activations reached it; use more calibration data or "
+                                "exclude it from quantization", what, key, it->second));
+    return it->second;
+}
+
+}  // namespace
+
+ActivationScales resolve_activation_scales(const CalibrationOptions& opts, const fs::path& model_dir, const Plan& plan,
+                                           const model::ModelLayout& layout,
+                                           const std::function<void(const std::string&)>& log) {
+    ActivationScales out;
+    out.input_amax.resize(layout.linears.size());
+    out.k_amax.assign(layout.attentions.size(), 0.0f);
+    out.v_amax.assign(layout.attentions.size(), 0.0f);
+    if (plan.needs_calibration.empty()) return out;
+    if (opts.stats_in.empty() && !opts.data) {
+        std::string names;
+        for (size_t i = 0; i < plan.needs_calibration.size() && i < 4; ++i) names += "\n  " + plan.needs_calibration[i];
+        if (plan.needs_calibration.size() > 4) names += fmt::format("\n  ... and {} more", plan.needs_calibration.size() - 4);
+        throw Error(fmt::format("recipe {} enables {} quantizers that need activation statistics:{}\n"
+                                "pass calibration data (--calib FILE: .txt, .jsonl or pre-tokenized ids) or saved "
+                                "statistics (--calib-stats FILE); or --weights-only for a weight-only (W4A16) export",
+                                plan.recipe_name, plan.needs_calibration.size(), names));
+    }
+    const calib::CalibStats stats = collect(opts, model_dir, layout, out.notes, log);
+    for (size_t i = 0; i < layout.linears.size(); ++i)
+        if (plan.linears[i].input_calibrated)
+            out.input_amax[i] = positive_amax(stats.input_amax, layout.linears[i].name, "input amax");
+    // NVFP4 linears that share an input share one input_scale (the max), so fused kernels get one.
+    for (const model::FusedGroup& g : layout.groups) {
+        float m = 0.0f;
+        bool any = false;
+        for (int idx : g.members) {
+            const LinearPlan& lp = plan.linears[static_cast<size_t>(idx)];
+            if (lp.input_calibrated && lp.format == Format::NVFP4) {
+                m = std::fmax(m, *out.input_amax[static_cast<size_t>(idx)]);
+                any = true;
+            }
+        }
+        if (!any) continue;
+        for (int idx : g.members)
+            if (plan.linears[static_cast<size_t>(idx)].input_calibrated && plan.linears[static_cast<size_t>(idx)].format == Format::NVFP4)
+                out.input_amax[static_cast<size_t>(idx)] = m;
+    }
+    for (const KvPlan& kv : plan.kv) {
+        if (kv.constant_amax) continue;
+        const std::string& name = layout.attentions[static_cast<size_t>(kv.attention)].name;
+        out.k_amax[static_cast<size_t>(kv.attention)] = positive_amax(stats.k_amax, name, "key amax");
+        out.v_amax[static_cast<size_t>(kv.attention)] = positive_amax(stats.v_amax, name, "value amax");
+    }
+    return out;
+}
+
+}  // namespace microscale::pipeline

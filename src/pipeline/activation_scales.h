@@ -1,0 +1,37 @@
+// Activation statistics for a plan that quantizes activations: from a statistics file, or by
+// running the sequential calibration on --calib data. Turns them into per-linear input amaxes
+// (fused groups share the max, as ModelOpt's preprocess_linear_fusion does for NVFP4) and
+// per-attention K/V amaxes, checking that every quantizer that needs one has one.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "calib/dataset.h"
+#include "calib/stats.h"
+#include "pipeline/plan.h"
+
+namespace microscale::pipeline {
+
+struct CalibrationOptions {
+    std::optional<calib::CalibOptions> data;   // --calib FILE --calib-size --calib-seq-len --seed
+    std::filesystem::path stats_in;            // --calib-stats: reuse a saved file, skip the forward pass
+    std::filesystem::path stats_out;           // --save-calib-stats
+    uint64_t activation_budget_bytes = 4ull << 30;  // --calib-mem
+    unsigned threads = 0;
+};
+
+struct ActivationScales {
+    std::vector<std::optional<float>> input_amax;  // parallel to layout.linears (calibrated ones)
+    std::vector<float> k_amax, v_amax;             // parallel to layout.attentions (calibrated KV)
+    std::vector<std::string> notes;                // what was used, spills, warnings
+};
+
+ActivationScales resolve_activation_scales(const CalibrationOptions& opts, const std::filesystem::path& model_dir,
+                                           const Plan& plan, const model::ModelLayout& layout,
+                                           const std::function<void(const std::string&)>& log);
+
+}  // namespace microscale::pipeline
