@@ -84,6 +84,9 @@ void register_quantize(CLI::App& app) {
         ->check(CLI::IsMember({"auto", "text", "jsonl", "ids"}))->capture_default_str()->group("Calibration");
     cmd->add_option("--calib-mem", *calib_mem, "Activation memory before spilling to a temporary file (e.g. 4GiB)")
         ->capture_default_str()->group("Calibration");
+    cmd->add_flag("--sequential-quantized", opts->calibration.sequential_quantized,
+                  "Feed each layer the outputs of the already-quantized layers before it (default: ModelOpt's "
+                  "max calibration on unquantized activations)")->group("Calibration");
     cmd->add_option("--calib-stats", opts->calibration.stats_in,
                     "Reuse saved calibration statistics instead of running the forward pass")->group("Calibration");
     cmd->add_option("--save-calib-stats", opts->calibration.stats_out, "Save the calibration statistics (JSON)")

@@ -107,7 +107,8 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
     uint64_t peak_layer = 0;
     std::vector<float> buf;
     for (int l = 0; l < n_layers; ++l) {
-        const model::DecoderLayerWeights w = model.load_layer(l);
+        model::DecoderLayerWeights w = model.load_layer(l);
+        if (opts.quantize_layer) opts.quantize_layer(w);
         peak_layer = std::max(peak_layer, w.bytes());
         for (int64_t s0 = 0; s0 < n_seq; s0 += bs) {
             const int64_t s1 = std::min(n_seq, s0 + bs);
@@ -141,6 +142,7 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
     p.seq_len = len;
     p.tokens = n_seq * len;
     p.seed = set.seed;
+    p.sequential_quantized = static_cast<bool>(opts.quantize_layer);
     if (report) {
         report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         report->spilled = store.spilled();

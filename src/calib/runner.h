@@ -17,6 +17,11 @@ namespace microscale::calib {
 struct RunnerOptions {
     uint64_t activation_budget_bytes = 4ull << 30;  // --calib-mem
     int64_t batch_sequences = 8;                    // sequences per run_layer call
+    // --sequential-quantized: replaces a loaded layer's weights by their quantized-dequantized
+    // values before the samples run through it, so each layer sees the outputs of the already
+    // quantized layers before it (what GPTQ needs). Empty: the default, ModelOpt's max
+    // calibration on unquantized activations.
+    std::function<void(model::DecoderLayerWeights&)> quantize_layer;
 };
 
 struct RunnerReport {

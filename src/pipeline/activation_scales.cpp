@@ -6,6 +6,8 @@
 
 #include "calib/runner.h"
 #include "calib/tokenizer.h"
+#include "format/fp8.h"
+#include "format/quantize.h"
 #include "microscale/error.h"
 #include "model/forward/model_forward.h"
 
@@ -14,8 +16,38 @@ namespace fs = std::filesystem;
 
 namespace {
 
-calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_dir, const model::ModelLayout& layout,
-                          std::vector<std::string>& notes, const std::function<void(const std::string&)>& log) {
+// Quantize-dequantize a loaded layer's planned linears from the checkpoint's own tensors (so the
+// dtype-dependent rules hold) with the same specs the export uses; fused NVFP4 groups share A.
+void fake_quantize_layer(model::DecoderLayerWeights& w, const Plan& plan, const model::ModelLayout& layout,
+                         const io::Checkpoint& ckpt, core::ThreadPool& pool) {
+    auto view = [&](const model::LinearModule& m) {
+        const io::TensorRef& t = ckpt.at(m.weight);
+        return format::WeightView{ckpt.bytes(t).data(), t.info->dtype, m.out_features, m.in_features, m.weight};
+    };
+    for (model::LinearWeights& lw : w.linears) {
+        const LinearPlan& lp = plan.linears[static_cast<size_t>(lw.linear)];
+        if (!lp.format) continue;
+        const model::LinearModule& m = layout.linears[static_cast<size_t>(lw.linear)];
+        format::WeightQuantSpec spec;
+        spec.format = *lp.format;
+        spec.nvfp4 = lp.nvfp4;
+        if (m.group >= 0 && (*lp.format == Format::NVFP4 || *lp.format == Format::W4A16_NVFP4)) {
+            float a = 0.0f;
+            for (int member : layout.groups[static_cast<size_t>(m.group)].members)
+                a = std::fmax(a, format::tensor_amax(view(layout.linears[static_cast<size_t>(member)]),
+                                                     format::Backend::SIMD, &pool));
+            spec.nvfp4.global_amax = a;
+        }
+        if (*lp.format == Format::FP8 && !lp.fp8_multipliers.empty())
+            spec.fp8_amax = format::fp8_search_amax(view(m), format::tensor_amax(view(m), format::Backend::SIMD, &pool),
+                                                    lp.fp8_multipliers);
+        lw.weight = format::dequantize_weight(format::quantize_weight(view(m), spec, format::Backend::SIMD, &pool));
+    }
+}
+
+calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_dir, const Plan& plan,
+                          const model::ModelLayout& layout, std::vector<std::string>& notes,
+                          const std::function<void(const std::string&)>& log) {
     if (!opts.stats_in.empty()) {
         calib::CalibStats s = calib::load_stats(opts.stats_in);
         if (!s.provenance.model_type.empty() && s.provenance.model_type != layout.model_type)
@@ -43,6 +75,10 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
     if (log) log(set.summary());
     calib::RunnerOptions ro;
     ro.activation_budget_bytes = opts.activation_budget_bytes;
+    if (opts.sequential_quantized)
+        ro.quantize_layer = [&](model::DecoderLayerWeights& w) {
+            fake_quantize_layer(w, plan, model.layout(), model.checkpoint(), model.pool());
+        };
     calib::RunnerReport rr;
     calib::CalibStats stats = calib::calibrate_max(model, set, ro, &rr, [&](int l, int n) {
         if (log) log(fmt::format("calibration: layer {}/{}", l, n));
@@ -87,7 +123,7 @@ ActivationScales resolve_activation_scales(const CalibrationOptions& opts, const
                                 "statistics (--calib-stats FILE); or --weights-only for a weight-only (W4A16) export",
                                 plan.recipe_name, plan.needs_calibration.size(), names));
     }
-    const calib::CalibStats stats = collect(opts, model_dir, layout, out.notes, log);
+    const calib::CalibStats stats = collect(opts, model_dir, plan, layout, out.notes, log);
     for (size_t i = 0; i < layout.linears.size(); ++i)
         if (plan.linears[i].input_calibrated)
             out.input_amax[i] = positive_amax(stats.input_amax, layout.linears[i].name, "input amax");

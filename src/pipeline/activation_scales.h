@@ -22,6 +22,7 @@ struct CalibrationOptions {
     std::filesystem::path stats_out;           // --save-calib-stats
     uint64_t activation_budget_bytes = 4ull << 30;  // --calib-mem
     unsigned threads = 0;
+    bool sequential_quantized = false;         // --sequential-quantized (weights fake-quantized layer by layer)
 };
 
 struct ActivationScales {

@@ -119,3 +119,46 @@ TEST(CalibratedExport, W4A4WithFp8KvCache) {
     };
     EXPECT_EQ(bytes(out / "model.safetensors"), bytes(tmp.path / "out2" / "model.safetensors"));
 }
+
+TEST(CalibratedExport, SequentialQuantizedFeedsQuantizedOutputs) {
+    TempDir tmp;
+    const fs::path in = tmp.path / "in", ids = tmp.path / "calib.ids";
+    model::SyntheticSpec spec;
+    spec.hidden = 128;
+    spec.vocab = 256;
+    model::write_synthetic_llama(in, spec);
+    {
+        std::ofstream f(ids);
+        std::mt19937 rng(5);
+        for (int d = 0; d < 20; ++d) {
+            for (int t = 0; t < 40; ++t) f << (rng() % 255 + 1) << ' ';
+            f << '\n';
+        }
+    }
+    auto run = [&](bool sequential, const std::string& name) {
+        pipeline::QuantizeOptions o;
+        o.model_dir = in;
+        o.output_dir = tmp.path / name;
+        o.recipe = "NVFP4_DEFAULT_CFG";
+        o.threads = 2;
+        calib::CalibOptions c;
+        c.file = ids;
+        c.num_samples = 4;
+        c.seq_len = 64;
+        o.calibration.data = c;
+        o.calibration.sequential_quantized = sequential;
+        o.calibration.stats_out = tmp.path / (name + ".json");
+        pipeline::run_quantize(o);
+        return io::Checkpoint::open(tmp.path / name);
+    };
+    const io::Checkpoint plain = run(false, "plain"), seq = run(true, "seq");
+    // Layer 0's q/k/v see the embeddings either way; everything after sees quantized outputs.
+    EXPECT_EQ(scalar(plain, "model.layers.0.self_attn.q_proj.input_scale"),
+              scalar(seq, "model.layers.0.self_attn.q_proj.input_scale"));
+    EXPECT_NE(scalar(plain, "model.layers.0.self_attn.o_proj.input_scale"),
+              scalar(seq, "model.layers.0.self_attn.o_proj.input_scale"));
+    EXPECT_NE(scalar(plain, "model.layers.1.mlp.down_proj.input_scale"),
+              scalar(seq, "model.layers.1.mlp.down_proj.input_scale"));
+    const auto stats = nlohmann::json::parse(std::ifstream(tmp.path / "seq.json"));
+    EXPECT_TRUE(stats["provenance"]["sequential_quantized"].get<bool>());
+}
