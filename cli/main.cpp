@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     microscale::cli::register_inspect(app);
     microscale::cli::register_synth(app);
     microscale::cli::register_quantize(app);
+    microscale::cli::register_eval(app);
     try {
         app.parse(argc, argv);  // subcommands run from final_callback, i.e. inside parse()
         microscale::cli::run_selected(app);

@@ -19,6 +19,7 @@ struct ArchInput {
     const io::Checkpoint& ckpt;
     const std::string& config_path;
     std::string model_type;
+    bool accept_quantized;  // quantized exported weights (describe_model's flag)
 };
 
 using ArchBuildFn = ModelLayout (*)(const ArchInput&);
@@ -66,7 +67,8 @@ public:
     LayoutBuilder(const ArchInput& in, std::string_view architecture, std::string dims);
 
     // A linear/embedding whose weight "<name>.weight" must exist with shape [out, in] and a
-    // float dtype. Returns its index.
+    // float dtype, or (accept_quantized) the tensors of a quantized export, which it claims too.
+    // Returns its index.
     int add_linear(const std::string& name, Role role, std::string_view module_class, int layer,
                    int64_t out, int64_t in);
     // A module that exists but whose weight is not on disk (tied lm_head).
@@ -92,6 +94,11 @@ public:
     ModelLayout finish(const std::function<bool(const io::TensorInfo&)>& accept);
 
 private:
+    // The quantized tensors of `name` when the checkpoint stores it quantized, else nullopt.
+    std::optional<QuantizedWeightRef> claim_quantized(const std::string& name, int64_t out, int64_t in,
+                                                      std::string& weight);
+    // Claims a one-element fp32 tensor (ModelOpt [] or compressed-tensors [1]) when present.
+    bool claim_scalar(const std::string& tensor);
     const io::TensorInfo& claim(const std::string& tensor, const std::vector<int64_t>& shape);
     size_t position(const io::TensorRef& ref) const;
     std::string where() const;

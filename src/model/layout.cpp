@@ -134,18 +134,88 @@ const io::TensorInfo& LayoutBuilder::claim(const std::string& tensor,
 
 int LayoutBuilder::add_linear(const std::string& name, Role role, std::string_view module_class,
                               int layer, int64_t out, int64_t in) {
-    const std::string weight = name + ".weight";
-    const io::TensorInfo& t = claim(weight, {out, in});
-    if (!dtype_is_float(t.dtype))
-        throw Error(where() + ": tensor '" + weight + "' has dtype " + std::string(dtype_name(t.dtype)) +
-                    "; an unquantized checkpoint (F16/BF16/F32/F64 weights) is expected");
-    layout_.linears.push_back({name, weight, role, std::string(module_class), layer, out, in, -1, {}});
+    std::string weight = name + ".weight";
+    std::optional<QuantizedWeightRef> quant;
+    if (in_.accept_quantized) quant = claim_quantized(name, out, in, weight);
+    if (!quant) {
+        const io::TensorInfo& t = claim(weight, {out, in});
+        if (!dtype_is_float(t.dtype))
+            throw Error(where() + ": tensor '" + weight + "' has dtype " + std::string(dtype_name(t.dtype)) +
+                        "; an unquantized checkpoint (F16/BF16/F32/F64 weights) is expected");
+    }
+    layout_.linears.push_back({name, weight, role, std::string(module_class), layer, out, in, -1, {}, quant});
     return static_cast<int>(layout_.linears.size() - 1);
+}
+
+bool LayoutBuilder::claim_scalar(const std::string& tensor) {
+    const io::TensorRef* ref = in_.ckpt.find(tensor);
+    if (!ref) return false;
+    if (ref->info->numel() != 1 || ref->info->dtype != DType::F32)
+        throw Error(where() + ": tensor '" + tensor + "' is " + std::string(dtype_name(ref->info->dtype)) +
+                    " " + shape_string(ref->info->shape) + "; a one-element F32 scale is expected");
+    claim(tensor, ref->info->shape);
+    return true;
+}
+
+// The export's names (spec nvfp4-modelopt.md §2.1, §3; docs/FORMATS.md compressed-tensors): the
+// element tensor's dtype and the block scale's dtype tell the format apart.
+std::optional<QuantizedWeightRef> LayoutBuilder::claim_quantized(const std::string& name, int64_t out,
+                                                                 int64_t in, std::string& weight) {
+    const io::TensorRef* plain = in_.ckpt.find(name + ".weight");
+    const io::TensorRef* packed = in_.ckpt.find(name + ".weight_packed");
+    const bool ct = packed != nullptr;
+    const io::TensorRef* w = ct ? packed : plain;
+    if (!w || (!ct && dtype_is_float(w->info->dtype))) return std::nullopt;
+    weight = w->info->name;
+    const DType wt = w->info->dtype;
+    if (wt != DType::U8 && wt != DType::F8_E4M3)
+        throw Error(where() + ": tensor '" + weight + "' has dtype " + std::string(dtype_name(wt)) +
+                    "; expected a float weight, packed U8 (NVFP4/MXFP4) or F8_E4M3 (FP8/MXFP8)");
+    const bool four_bit = wt == DType::U8;
+    claim(weight, {out, four_bit ? in / 2 : in});
+    if (four_bit && in % 2)
+        throw Error(where() + ": tensor '" + weight + "': packed 4-bit weight with odd in_features " +
+                    std::to_string(in));
+    QuantizedWeightRef q;
+    const std::string ws = name + ".weight_scale";
+    const io::TensorRef* wsr = in_.ckpt.find(ws);
+    if (!wsr) throw Error(where() + ": quantized weight '" + weight + "' has no '" + ws + "'");
+    const DType st = wsr->info->dtype;
+    const bool e8m0 = st == DType::U8 || st == DType::F8_E8M0;
+    if (e8m0) {  // MX: power-of-two scale per 32, no per-tensor scale
+        if (in % 32) throw Error(where() + ": '" + weight + "': MX weight with in_features % 32 != 0");
+        claim(ws, {out, in / 32});
+        q.format = four_bit ? Format::MXFP4 : Format::MXFP8;
+        q.block_scale = ws;
+    } else if (four_bit) {  // NVFP4
+        if (st != DType::F8_E4M3 || in % 16)
+            throw Error(where() + ": '" + ws + "' must be F8_E4M3 [" + std::to_string(out) + ", " +
+                        std::to_string(in / 16) + "] for the NVFP4 weight '" + weight + "'");
+        claim(ws, {out, in / 16});
+        q.block_scale = ws;
+        q.global_scale = name + (ct ? ".weight_global_scale" : ".weight_scale_2");
+        q.inverted_global = ct;
+        if (!claim_scalar(q.global_scale))
+            throw Error(where() + ": NVFP4 weight '" + weight + "' has no '" + q.global_scale + "'");
+        q.format = Format::W4A16_NVFP4;
+    } else {  // FP8 per-tensor
+        if (!claim_scalar(ws)) throw Error(where() + ": '" + ws + "' missing");
+        q.global_scale = ws;
+        q.format = Format::FP8;
+    }
+    if (claim_scalar(name + ".input_scale")) {
+        q.input_scale = name + ".input_scale";
+    } else if (claim_scalar(name + ".input_global_scale")) {
+        q.input_scale = name + ".input_global_scale";
+        q.inverted_input = true;
+    }
+    if (q.format == Format::W4A16_NVFP4 && !q.input_scale.empty()) q.format = Format::NVFP4;
+    return q;
 }
 
 int LayoutBuilder::add_tied_linear(const std::string& name, Role role, std::string_view module_class,
                                    int layer, int64_t out, int64_t in) {
-    layout_.linears.push_back({name, "", role, std::string(module_class), layer, out, in, -1, {}});
+    layout_.linears.push_back({name, "", role, std::string(module_class), layer, out, in, -1, {}, {}});
     return static_cast<int>(layout_.linears.size() - 1);
 }
 
@@ -180,7 +250,16 @@ int LayoutBuilder::add_group(std::string kind, std::vector<int> members) {
 
 void LayoutBuilder::add_attention(std::string name, std::string_view module_class, int layer,
                                   int k_proj, int v_proj) {
-    layout_.attentions.push_back({std::move(name), std::string(module_class), layer, k_proj, v_proj});
+    std::string k_scale, v_scale;
+    // KV-cache scales live on k_proj / v_proj in a ModelOpt export (spec §3.1).
+    if (in_.accept_quantized && k_proj >= 0 && v_proj >= 0) {
+        k_scale = layout_.linears.at(static_cast<size_t>(k_proj)).name + ".k_scale";
+        v_scale = layout_.linears.at(static_cast<size_t>(v_proj)).name + ".v_scale";
+        if (!claim_scalar(k_scale)) k_scale.clear();
+        if (!claim_scalar(v_scale)) v_scale.clear();
+    }
+    layout_.attentions.push_back({std::move(name), std::string(module_class), layer, k_proj, v_proj,
+                                  std::move(k_scale), std::move(v_scale)});
 }
 
 ModelLayout LayoutBuilder::finish(const std::function<bool(const io::TensorInfo&)>& accept) {
@@ -208,13 +287,13 @@ ModelLayout LayoutBuilder::finish(const std::function<bool(const io::TensorInfo&
 // ---------------------------------------------------------------------------------------------
 
 ModelLayout describe_model(const json& config, const io::Checkpoint& ckpt,
-                           const std::string& config_path) {
+                           const std::string& config_path, bool accept_quantized) {
     if (!config.is_object()) throw Error(config_path + ": config must be a JSON object");
     auto mt = config.find("model_type");
     if (mt == config.end() || !mt->is_string() || mt->get_ref<const std::string&>().empty())
         throw Error(config_path + ": missing or non-string 'model_type'; cannot tell the architecture of " +
                     ckpt.dir().string());
-    const ArchInput in{config, ckpt, config_path, mt->get<std::string>()};
+    const ArchInput in{config, ckpt, config_path, mt->get<std::string>(), accept_quantized};
     if (const ArchEntry* e = find_arch(in.model_type)) return e->build(in);
     return build_generic(in);
 }

@@ -3,13 +3,17 @@
 // groups that share a global scale, and the tensors that are copied unchanged. Names are the
 // on-disk names. This describes what exists; it never decides how to quantize (recipes do).
 //
-// describe_model() reads unquantized checkpoints (F16/BF16/F32/F64 linear weights). Every on-disk
-// tensor lands exactly once, as a linear's weight or as a passthrough tensor; anything missing,
-// misshapen or unexpected for the architecture is a microscale::Error naming the tensor.
+// describe_model() reads unquantized checkpoints (F16/BF16/F32/F64 linear weights); with
+// accept_quantized it also reads a quantized export (ModelOpt or compressed-tensors names, the
+// `eval` path) and records each quantized linear's tensors in LinearModule::quant. Every on-disk
+// tensor lands exactly once, as a linear's weight (or one of its scales) or as a passthrough
+// tensor; anything missing, misshapen or unexpected for the architecture is a microscale::Error
+// naming the tensor.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
+#include "microscale/format.h"
 
 namespace microscale::model {
 
@@ -35,6 +40,16 @@ enum class Role : uint8_t {
     LINEAR_OTHER, // generic fallback: a linear whose role the architecture table does not know
 };
 
+// The tensors of a linear stored quantized (docs/FORMATS.md): what a loader needs to decode it.
+struct QuantizedWeightRef {
+    Format format = Format::BF16;  // NVFP4 (W4A16_NVFP4 without an input scale), FP8, MXFP4, MXFP8
+    std::string block_scale;       // "<m>.weight_scale": E4M3 (NVFP4) or E8M0 (MX) codes; "" for FP8
+    std::string global_scale;      // weight_scale_2 / weight_global_scale / FP8 weight_scale; "" for MX
+    bool inverted_global = false;  // compressed-tensors weight_global_scale = 1/weight_scale_2
+    std::string input_scale;       // "<m>.input_scale" or "<m>.input_global_scale"; "" when absent
+    bool inverted_input = false;   // compressed-tensors input_global_scale = 1/input_scale
+};
+
 struct LinearModule {
     std::string name;          // on-disk module name, e.g. "model.layers.3.self_attn.q_proj"
     std::string weight;        // "<name>.weight"; empty when tied and not on disk (lm_head)
@@ -46,6 +61,9 @@ struct LinearModule {
     int64_t out_features = 0, in_features = 0;
     int group = -1;            // index into ModelLayout::groups, or -1
     std::string bias;          // "<name>.bias" when on disk (also listed as passthrough), else empty
+    // Set when the weight is stored quantized (accept_quantized only); `weight` then names the
+    // element tensor ("<name>.weight" or compressed-tensors "<name>.weight_packed").
+    std::optional<QuantizedWeightRef> quant;
 };
 
 // The RMSNorm weights the forward pass needs (also listed as passthrough tensors).
@@ -70,6 +88,7 @@ struct AttentionModule {
     std::string module_class;  // the HF class, e.g. "LlamaAttention"
     int layer = -1;
     int k_proj = -1, v_proj = -1;  // indices into ModelLayout::linears, -1 when not separate
+    std::string k_scale, v_scale;  // "<k_proj>.k_scale" / "<v_proj>.v_scale" of a quantized export
 };
 
 // Linears that share one global amax / weight_scale_2 (ModelOpt SHARED_PATTERNS, per parent).
@@ -96,7 +115,7 @@ nlohmann::json load_config_json(const std::filesystem::path& path);
 // describes it. The architecture is chosen by `model_type`; unknown types use the generic
 // fallback (generic_fallback = true), which errors when it finds no linear weights.
 ModelLayout describe_model(const nlohmann::json& config, const io::Checkpoint& ckpt,
-                           const std::string& config_path);
+                           const std::string& config_path, bool accept_quantized = false);
 
 // The model_type values with their own architecture entry, sorted.
 std::vector<std::string> supported_model_types();

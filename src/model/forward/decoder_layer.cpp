@@ -8,6 +8,7 @@
 
 #include "format/codec/bf16.h"
 #include "format/codec/fp16.h"
+#include "format/quantize.h"
 #include "microscale/error.h"
 #include "model/forward/ops.h"
 
@@ -24,8 +25,12 @@ void add_into(float* x, const float* y, int64_t n, core::ThreadPool& pool) {
     });
 }
 
-void observe(LayerObserver* obs, const LinearWeights& l, const float* x, int64_t rows, int64_t ld) {
-    if (obs) obs->linear_input(l, x, rows, ld);
+// The input the GEMM of `l` reads: observed, then possibly replaced (into scratch).
+const float* observe(LayerObserver* obs, const LinearWeights& l, const float* x, int64_t rows, int64_t ld,
+                     std::vector<float>& scratch) {
+    if (!obs) return x;
+    obs->linear_input(l, x, rows, ld);
+    return obs->transform_linear_input(l, x, rows, ld, scratch);
 }
 
 void check_linear(const LinearWeights& l, int64_t out, int64_t in) {
@@ -120,6 +125,31 @@ void load_rows_f32(const io::Checkpoint& ckpt, const std::string& name, int64_t 
     to_f32(ckpt, info, p, static_cast<uint64_t>(rows * cols), out);
 }
 
+float load_scalar_f32(const io::Checkpoint& ckpt, const std::string& name) {
+    return load_tensor_f32(ckpt, name, 1)[0];
+}
+
+std::vector<float> load_linear_weight(const io::Checkpoint& ckpt, const LinearModule& m) {
+    const uint64_t numel = static_cast<uint64_t>(m.out_features * m.in_features);
+    if (!m.quant) return load_tensor_f32(ckpt, m.weight, numel);
+    const QuantizedWeightRef& r = *m.quant;
+    format::QuantizedWeight q;
+    q.format = r.format;
+    q.rows = m.out_features;
+    q.cols = m.in_features;
+    const auto bytes_of = [&](const std::string& name) {
+        const auto b = ckpt.bytes(ckpt.at(name));
+        return std::vector<uint8_t>(b.begin(), b.end());
+    };
+    q.data = bytes_of(m.weight);
+    if (!r.block_scale.empty()) q.block_scales = bytes_of(r.block_scale);
+    if (!r.global_scale.empty()) {
+        const float g = load_scalar_f32(ckpt, r.global_scale);
+        q.global_scale = r.inverted_global ? 1.0f / g : g;
+    }
+    return format::dequantize_weight(q);
+}
+
 DecoderLayerWeights load_decoder_layer(const io::Checkpoint& ckpt, const ModelLayout& layout,
                                        const ForwardConfig& c, int layer) {
     if (layer < 0 || layer >= c.layers)
@@ -136,7 +166,7 @@ DecoderLayerWeights load_decoder_layer(const io::Checkpoint& ckpt, const ModelLa
         l.role = m.role;
         l.out = m.out_features;
         l.in = m.in_features;
-        l.weight = load_tensor_f32(ckpt, m.weight, static_cast<uint64_t>(l.out * l.in));
+        l.weight = load_linear_weight(ckpt, m);
         if (!m.bias.empty()) l.bias = load_tensor_f32(ckpt, m.bias, static_cast<uint64_t>(l.out));
         w.linears.push_back(std::move(l));
     }
@@ -186,22 +216,23 @@ void run_decoder_layer(const ForwardConfig& c, const DecoderLayerWeights& w, con
     const int64_t ld_qkv = qd + 2 * kvd;
     const auto bias = [](const LinearWeights& l) { return l.bias.empty() ? nullptr : l.bias.data(); };
 
+    std::vector<float> scratch;  // a transformed linear input (LayerObserver::transform_linear_input)
+
     // --- attention block ---
     std::vector<float> h(static_cast<size_t>(T * H));
     rms_norm(hidden, T, H, H, w.input_norm.data(), c.rms_norm_eps, h.data(), H, pool);
     std::vector<float> qkv(static_cast<size_t>(T * ld_qkv));
     if (c.fused_projections) {
         const LinearWeights& l = w.at(Role::ATTN_QKV);
-        observe(obs, l, h.data(), T, H);
-        linear(h.data(), T, H, H, l.weight.data(), l.out, bias(l), qkv.data(), ld_qkv, pool);
+        const float* x = observe(obs, l, h.data(), T, H, scratch);
+        linear(x, T, H, H, l.weight.data(), l.out, bias(l), qkv.data(), ld_qkv, pool);
     } else {
         const Role roles[3] = {Role::ATTN_Q, Role::ATTN_K, Role::ATTN_V};
         const int64_t cols[3] = {0, qd, qd + kvd};
         for (int i = 0; i < 3; ++i) {
             const LinearWeights& l = w.at(roles[i]);
-            observe(obs, l, h.data(), T, H);
-            linear(h.data(), T, H, H, l.weight.data(), l.out, bias(l), qkv.data() + cols[i], ld_qkv,
-                   pool);
+            const float* x = observe(obs, l, h.data(), T, H, scratch);
+            linear(x, T, H, H, l.weight.data(), l.out, bias(l), qkv.data() + cols[i], ld_qkv, pool);
         }
     }
     float* q = qkv.data();
@@ -229,7 +260,10 @@ void run_decoder_layer(const ForwardConfig& c, const DecoderLayerWeights& w, con
         apply_rope(q + r0 * ld_qkv, len, c.heads, c.head_dim, ld_qkv, tab, 0, pool);
         apply_rope(k + r0 * ld_qkv, len, c.kv_heads, c.head_dim, ld_qkv, tab, 0, pool);
     }
-    if (obs) obs->key_values(w.layer, k, v, T, kvd, ld_qkv);
+    if (obs) {
+        obs->key_values(w.layer, k, v, T, kvd, ld_qkv);
+        obs->transform_key_values(w.layer, k, v, T, kvd, ld_qkv);
+    }
 
     std::vector<float> attn(static_cast<size_t>(T * qd));
     const float scaling = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
@@ -238,8 +272,8 @@ void run_decoder_layer(const ForwardConfig& c, const DecoderLayerWeights& w, con
     qkv = {};
     {
         const LinearWeights& o = w.at(Role::ATTN_O);
-        observe(obs, o, attn.data(), T, qd);
-        linear(attn.data(), T, qd, qd, o.weight.data(), H, bias(o), h.data(), H, pool);
+        const float* x = observe(obs, o, attn.data(), T, qd, scratch);
+        linear(x, T, qd, qd, o.weight.data(), H, bias(o), h.data(), H, pool);
     }
     attn = {};
     add_into(hidden, h.data(), T * H, pool);
@@ -249,22 +283,22 @@ void run_decoder_layer(const ForwardConfig& c, const DecoderLayerWeights& w, con
     std::vector<float> gu(static_cast<size_t>(T * 2 * I));
     if (c.fused_projections) {
         const LinearWeights& l = w.at(Role::MLP_GATE_UP);
-        observe(obs, l, h.data(), T, H);
-        linear(h.data(), T, H, H, l.weight.data(), 2 * I, bias(l), gu.data(), 2 * I, pool);
+        const float* x = observe(obs, l, h.data(), T, H, scratch);
+        linear(x, T, H, H, l.weight.data(), 2 * I, bias(l), gu.data(), 2 * I, pool);
     } else {
         const LinearWeights& g = w.at(Role::MLP_GATE);
         const LinearWeights& u = w.at(Role::MLP_UP);
-        observe(obs, g, h.data(), T, H);
-        linear(h.data(), T, H, H, g.weight.data(), I, bias(g), gu.data(), 2 * I, pool);
-        observe(obs, u, h.data(), T, H);
-        linear(h.data(), T, H, H, u.weight.data(), I, bias(u), gu.data() + I, 2 * I, pool);
+        const float* xg = observe(obs, g, h.data(), T, H, scratch);
+        linear(xg, T, H, H, g.weight.data(), I, bias(g), gu.data(), 2 * I, pool);
+        const float* xu = observe(obs, u, h.data(), T, H, scratch);
+        linear(xu, T, H, H, u.weight.data(), I, bias(u), gu.data() + I, 2 * I, pool);
     }
     std::vector<float> act(static_cast<size_t>(T * I));
     swiglu(gu.data(), T, I, act.data(), pool);
     gu = {};
     const LinearWeights& down = w.at(Role::MLP_DOWN);
-    observe(obs, down, act.data(), T, I);
-    linear(act.data(), T, I, I, down.weight.data(), H, bias(down), h.data(), H, pool);
+    const float* xd = observe(obs, down, act.data(), T, I, scratch);
+    linear(xd, T, I, I, down.weight.data(), H, bias(down), h.data(), H, pool);
     add_into(hidden, h.data(), T * H, pool);
 }
 

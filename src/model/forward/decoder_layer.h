@@ -63,6 +63,19 @@ public:
                             int64_t ld) {
         (void)layer, (void)k, (void)v, (void)rows, (void)cols, (void)ld;
     }
+    // Deployment's input quantizer (microscale eval): return x to feed the GEMM unchanged, or
+    // write the replacement into `scratch` ([rows, ld], same stride) and return scratch.data().
+    // Called after linear_input; q/k/v (gate/up) each receive the original shared buffer.
+    virtual const float* transform_linear_input(const LinearWeights& linear, const float* x,
+                                                int64_t rows, int64_t ld, std::vector<float>& scratch) {
+        (void)linear, (void)rows, (void)ld, (void)scratch;
+        return x;
+    }
+    // A KV-cache quantizer: may rewrite the keys and values in place, after key_values.
+    virtual void transform_key_values(int layer, float* k, float* v, int64_t rows, int64_t cols,
+                                      int64_t ld) {
+        (void)layer, (void)k, (void)v, (void)rows, (void)cols, (void)ld;
+    }
 };
 
 // fp32 copy of a float tensor (F32, BF16, F16, F64), checked to have `numel` elements.
@@ -70,6 +83,13 @@ std::vector<float> load_tensor_f32(const io::Checkpoint& ckpt, const std::string
 // Rows [row0, row0 + rows) of a 2-D float tensor [*, cols] as fp32 into out[rows * cols].
 void load_rows_f32(const io::Checkpoint& ckpt, const std::string& name, int64_t row0, int64_t rows,
                    int64_t cols, float* out);
+
+// The fp32 weight [out, in] of `m`: a float tensor converted, or a quantized export decoded
+// exactly as format::dequantize_weight defines it (compressed-tensors' inverted global scale is
+// turned back into weight_scale_2 as RN(1/g), what vLLM does on load).
+std::vector<float> load_linear_weight(const io::Checkpoint& ckpt, const LinearModule& m);
+// A one-element F32 tensor's value.
+float load_scalar_f32(const io::Checkpoint& ckpt, const std::string& name);
 
 // The weights of decoder layer `layer` as `layout` names them.
 DecoderLayerWeights load_decoder_layer(const io::Checkpoint& ckpt, const ModelLayout& layout,

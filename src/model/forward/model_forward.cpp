@@ -32,7 +32,7 @@ ModelForward::ModelForward(const std::filesystem::path& dir, unsigned threads)
     const std::filesystem::path cfg_path = dir / "config.json";
     const nlohmann::json cfg = load_config_json(cfg_path);
     config_ = parse_forward_config(cfg, cfg_path.string());
-    layout_ = describe_model(cfg, ckpt_, cfg_path.string());
+    layout_ = describe_model(cfg, ckpt_, cfg_path.string(), /*accept_quantized=*/true);
     if (layout_.generic_fallback)
         throw Error(cfg_path.string() + ": model_type '" + layout_.model_type +
                     "' has no architecture table for the forward pass");
@@ -47,6 +47,7 @@ TokenBatch ModelForward::batch_of(const TokenSequences& seqs) const {
 std::vector<float> ModelForward::embed(const TokenSequences& seqs) const {
     const int64_t H = config_.hidden, V = config_.vocab;
     const LinearModule& e = linear_with_role(layout_, Role::EMBED, dir_.string());
+    if (e.quant) throw Error(dir_.string() + ": a quantized embedding is not supported by the forward pass");
     int64_t tokens = 0;
     for (const auto& s : seqs) tokens += static_cast<int64_t>(s.size());
     std::vector<float> x(static_cast<size_t>(tokens * H));
@@ -90,6 +91,11 @@ std::vector<float> ModelForward::lm_head(const std::vector<float>& normed, int64
     const std::string weight =
         head.weight.empty() ? linear_with_role(layout_, Role::EMBED, dir_.string()).weight : head.weight;
     std::vector<float> logits(static_cast<size_t>(tokens * V));
+    if (head.quant) {  // a quantized lm_head is decoded whole (it is one [V, H] tensor)
+        const std::vector<float> w = load_linear_weight(ckpt_, head);
+        linear(normed.data(), tokens, H, H, w.data(), V, nullptr, logits.data(), V, pool_);
+        return logits;
+    }
     std::vector<float> slab;
     for (int64_t v0 = 0; v0 < V; v0 += kHeadSlabRows) {
         const int64_t rows = std::min(kHeadSlabRows, V - v0);
