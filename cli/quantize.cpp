@@ -115,7 +115,7 @@ void register_quantize(CLI::App& app) {
             const std::string err = t.rel_mse >= 0 ? fmt::format("rel.mse {:.2e}", t.rel_mse) : std::string(16, ' ');
             const std::string what = t.format == "-" ? std::string("copy") : t.format + " " + t.algorithm;
             fmt::print(stderr, "[{:>4}/{:>4}] {:<52} {:>5} -> {:<30} {:>9.2f} -> {:>8.2f} MiB  {}  {:6.3f} s\n", i + 1,
-                       n, t.name, t.input_dtype, what, t.input_bytes / 1048576.0, t.output_bytes / 1048576.0, err,
+                       n, t.name, t.input_dtype, what, double(t.input_bytes) / 1048576.0, double(t.output_bytes) / 1048576.0, err,
                        t.seconds);
         };
         const pipeline::QuantizeReport r = pipeline::run_quantize(*opts, cb);

@@ -18,9 +18,9 @@ std::string summarize(const QuantizeReport& r) {
                      "verify {:.2f} s\n",
                      r.output.string(), r.seconds, r.quantize_seconds, r.write_wait_seconds, r.commit_seconds,
                      r.verify_seconds);
-    s += fmt::format("size: {:.2f} MiB -> {:.2f} MiB ({:.2f}x smaller), {:.1f} MB/s of input\n", r.input_bytes / mib,
-                     r.output_bytes / mib, r.output_bytes ? double(r.input_bytes) / double(r.output_bytes) : 0.0,
-                     r.seconds > 0 ? r.input_bytes / 1e6 / r.seconds : 0.0);
+    s += fmt::format("size: {:.2f} MiB -> {:.2f} MiB ({:.2f}x smaller), {:.1f} MB/s of input\n", double(r.input_bytes) / mib,
+                     double(r.output_bytes) / mib, r.output_bytes ? double(r.input_bytes) / double(r.output_bytes) : 0.0,
+                     r.seconds > 0 ? double(r.input_bytes) / 1e6 / r.seconds : 0.0);
     struct Acc { double bits = 0, elems = 0; int n = 0; };
     std::map<std::string, Acc> kinds;
     Acc all, all_no_head;
