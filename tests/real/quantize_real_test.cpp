@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "support/temp_dir.h"
 #include "calib/dataset.h"
 #include "export/inspect.h"
 #include "export/verify.h"
@@ -22,11 +23,7 @@ namespace {
 
 fs::path asset(const char* rel) { return fs::path(MICROSCALE_ASSETS_DIR) / rel; }
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("ms-real-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-};
+using microscale::test::TempDir;
 
 pipeline::QuantizeOptions options(const fs::path& in, const fs::path& out, const char* recipe) {
     pipeline::QuantizeOptions o;

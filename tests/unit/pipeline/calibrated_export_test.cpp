@@ -12,6 +12,7 @@
 #include <random>
 
 #include "calib/dataset.h"
+#include "support/temp_dir.h"
 #include "format/nvfp4_block.h"
 #include "io/checkpoint.h"
 #include "microscale/error.h"
@@ -24,11 +25,7 @@ using namespace microscale;
 
 namespace {
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("ms-cal-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-};
+using microscale::test::TempDir;
 
 float scalar(const io::Checkpoint& ck, const std::string& name) {
     float v;

@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "support/temp_dir.h"
 #include "format/quantize.h"
 #include "io/checkpoint.h"
 #include "microscale/error.h"
@@ -24,14 +25,7 @@ using namespace microscale;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("ms-pipe-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}()));
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using microscale::test::TempDir;
 
 fs::path make_model(const fs::path& dir, model::SyntheticSpec spec = {}) {
     spec.hidden = spec.hidden ? spec.hidden : 128;
