@@ -52,7 +52,7 @@ std::vector<std::vector<int32_t>> tokenize_documents(const calib::Tokenizer& tok
 
 WindowPlan plan_windows(std::vector<std::vector<int32_t>> docs, const PerplexityOptions& opts) {
     if (opts.seq_len < 1) throw Error("--seq-len must be >= 1");
-    if (opts.stride < 1 || opts.stride > opts.seq_len)
+    if (!opts.per_document && (opts.stride < 1 || opts.stride > opts.seq_len))
         throw Error(fmt::format("--stride {} must be in [1, --seq-len {}]", opts.stride, opts.seq_len));
     if (opts.max_tokens < 0) throw Error("--max-tokens must be >= 0");
     WindowPlan plan;
