@@ -80,6 +80,24 @@ private:
     const model::ModelLayout& layout_;
 };
 
+// Sends every callback to two observers.
+class FanoutObserver : public model::LayerObserver {
+public:
+    FanoutObserver(model::LayerObserver& a, model::LayerObserver* b) : a_(a), b_(b) {}
+    void linear_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld) override {
+        a_.linear_input(l, x, rows, ld);
+        if (b_) b_->linear_input(l, x, rows, ld);
+    }
+    void key_values(int layer, const float* k, const float* v, int64_t rows, int64_t cols, int64_t ld) override {
+        a_.key_values(layer, k, v, rows, cols, ld);
+        if (b_) b_->key_values(layer, k, v, rows, cols, ld);
+    }
+
+private:
+    model::LayerObserver& a_;
+    model::LayerObserver* b_;
+};
+
 }  // namespace
 
 CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const RunnerOptions& opts,
@@ -102,7 +120,8 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
         std::memcpy(store.data() + s0 * len * hidden, e.data(), e.size() * sizeof(float));
     }
     CalibStats stats;
-    AmaxObserver observer(stats, model.layout());
+    AmaxObserver amax_observer(stats, model.layout());
+    FanoutObserver observer(amax_observer, opts.extra_observer);
     const int n_layers = static_cast<int>(model.config().layers);
     uint64_t peak_layer = 0;
     std::vector<float> buf;
@@ -110,14 +129,22 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
         model::DecoderLayerWeights w = model.load_layer(l);
         if (opts.quantize_layer) opts.quantize_layer(w);
         peak_layer = std::max(peak_layer, w.bytes());
-        for (int64_t s0 = 0; s0 < n_seq; s0 += bs) {
-            const int64_t s1 = std::min(n_seq, s0 + bs);
-            const model::TokenSequences chunk(set.samples.begin() + s0, set.samples.begin() + s1);
-            const model::TokenBatch batch = model.batch_of(chunk);
-            float* at = store.data() + s0 * len * hidden;
-            buf.assign(at, at + (s1 - s0) * len * hidden);
-            model.run_layer(w, batch, buf, &observer);
-            std::memcpy(at, buf.data(), buf.size() * sizeof(float));
+        // Pass 1 with the loaded weights, observed. With an after_layer hook (which may change the
+        // weights) pass 1 keeps the layer's inputs and pass 2 reruns the changed layer to make the
+        // outputs the next layer sees.
+        const bool keep_inputs = static_cast<bool>(opts.after_layer);
+        for (int pass = 0; pass < 2; ++pass) {
+            for (int64_t s0 = 0; s0 < n_seq; s0 += bs) {
+                const int64_t s1 = std::min(n_seq, s0 + bs);
+                const model::TokenSequences chunk(set.samples.begin() + s0, set.samples.begin() + s1);
+                const model::TokenBatch batch = model.batch_of(chunk);
+                float* at = store.data() + s0 * len * hidden;
+                buf.assign(at, at + (s1 - s0) * len * hidden);
+                model.run_layer(w, batch, buf, pass == 0 ? &observer : nullptr);
+                if (pass == 1 || !keep_inputs) std::memcpy(at, buf.data(), buf.size() * sizeof(float));
+            }
+            if (pass == 1 || !keep_inputs) break;
+            opts.after_layer(w);
         }
         if (progress) progress(l + 1, n_layers);
     }

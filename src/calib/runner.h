@@ -22,6 +22,12 @@ struct RunnerOptions {
     // quantized layers before it (what GPTQ needs). Empty: the default, ModelOpt's max
     // calibration on unquantized activations.
     std::function<void(model::DecoderLayerWeights&)> quantize_layer;
+    // Also sees every layer's activations (e.g. GPTQ's Hessians), next to the amax observer.
+    model::LayerObserver* extra_observer = nullptr;
+    // Called after the samples ran through a layer: may change its weights (GPTQ); the samples
+    // then run through the changed layer again, so the next layer sees the outputs of the
+    // quantized one (ModelOpt's layerwise GPTQ).
+    std::function<void(model::DecoderLayerWeights&)> after_layer;
 };
 
 struct RunnerReport {

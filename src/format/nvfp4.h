@@ -65,6 +65,11 @@ void quantize_nvfp4_rows_ref(const WeightView& w, const Nvfp4Plan& plan, int64_t
 void quantize_nvfp4_rows_simd(const WeightView& w, const Nvfp4Plan& plan, int64_t r0, int64_t r1,
                               uint8_t* packed, uint8_t* scales);
 
+// Encode fp32 weights [rows, cols] with given block codes (GPTQ keeps the codes of its starting
+// scales): the packed bytes quantize_nvfp4_rows_ref would write with those codes.
+std::vector<uint8_t> encode_nvfp4_with_codes(std::span<const float> w, int64_t rows, int64_t cols,
+                                             std::span<const uint8_t> codes, float global_scale);
+
 // Decode to fp32: w_hat = RN(E2M1[nibble] * RN(float(code) * wsf2)).
 void dequantize_nvfp4_ref(std::span<const uint8_t> packed, std::span<const uint8_t> scales, float global_scale,
                           int64_t rows, int64_t cols, float* out);

@@ -116,6 +116,21 @@ void quantize_nvfp4_rows_ref(const WeightView& w, const Nvfp4Plan& plan, int64_t
     }
 }
 
+std::vector<uint8_t> encode_nvfp4_with_codes(std::span<const float> w, int64_t rows, int64_t cols,
+                                             std::span<const uint8_t> codes, float global_scale) {
+    if (cols % kNvfp4Block != 0 || w.size() != static_cast<size_t>(rows * cols) ||
+        codes.size() != static_cast<size_t>(rows * cols / kNvfp4Block))
+        throw Error(fmt::format("encode nvfp4: buffers do not match shape [{}, {}]", rows, cols));
+    std::vector<uint8_t> packed(static_cast<size_t>(rows * cols / 2));
+    const int64_t n_blocks = cols / kNvfp4Block;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const float d = codec::e4m3_to_float(codes[static_cast<size_t>(r * n_blocks + b)]) * global_scale;
+            nvfp4_encode_block(w.data() + r * cols + b * kNvfp4Block, d, packed.data() + (r * cols + b * kNvfp4Block) / 2);
+        }
+    return packed;
+}
+
 void dequantize_nvfp4_ref(std::span<const uint8_t> packed, std::span<const uint8_t> scales, float global_scale,
                           int64_t rows, int64_t cols, float* out) {
     if (cols % kNvfp4Block != 0 || packed.size() != static_cast<size_t>(rows * cols / 2) ||

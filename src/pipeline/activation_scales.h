@@ -6,12 +6,14 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "calib/dataset.h"
 #include "calib/stats.h"
+#include "format/quantize.h"
 #include "pipeline/plan.h"
 
 namespace microscale::pipeline {
@@ -25,9 +27,16 @@ struct CalibrationOptions {
     bool sequential_quantized = false;         // --sequential-quantized (weights fake-quantized layer by layer)
 };
 
+struct GptqLayerReport {
+    std::string module;
+    double objective_rtn = 0.0, objective_gptq = 0.0;  // sum (w-q)^T H (w-q) with the same block codes
+};
+
 struct ActivationScales {
     std::vector<std::optional<float>> input_amax;  // parallel to layout.linears (calibrated ones)
     std::vector<float> k_amax, v_amax;             // parallel to layout.attentions (calibrated KV)
+    std::map<int, format::QuantizedWeight> gptq;   // linear index -> final GPTQ weights (fixed codes)
+    std::vector<GptqLayerReport> gptq_report;
     std::vector<std::string> notes;                // what was used, spills, warnings
 };
 

@@ -16,15 +16,28 @@ struct AlgorithmChoice {
     std::string method = "max";
     bool fp8_scale_sweep = false;
     format::MseSweep sweep;
+    bool gptq = false;                // a trailing gptq stage (alone: GPTQ on static max scales)
+    algo::GptqOptions gptq_options;
 };
 
 AlgorithmChoice choose_algorithm(const recipe::Recipe& r) {
     AlgorithmChoice c;
-    if (r.algorithms.empty()) return c;  // null algorithm (MX presets): max statistics only
-    if (r.algorithms.size() > 1)
-        throw Error(fmt::format("recipe {}: algorithm lists ({} stages) need the calibration engine (GPTQ and "
-                                "stacked algorithms are not available yet)", r.name, r.algorithms.size()));
-    const recipe::Algorithm& a = r.algorithms[0];
+    std::vector<recipe::Algorithm> stages = r.algorithms;
+    if (!stages.empty() && stages.back().method == "gptq") {
+        const recipe::Algorithm& g = stages.back();
+        c.gptq = true;
+        c.gptq_options.perc_damp = g.number("perc_damp", 0.01);
+        c.gptq_options.block_size = static_cast<int>(g.integer("block_size", 128));
+        if (c.gptq_options.block_size <= 0 || c.gptq_options.block_size % 16 != 0)
+            throw Error(fmt::format("{}: gptq block_size must be a positive multiple of 16, got {}", g.where.str(),
+                                    c.gptq_options.block_size));
+        stages.pop_back();
+    }
+    if (stages.empty()) return c;  // null algorithm (MX presets) or gptq alone: max statistics
+    if (stages.size() > 1)
+        throw Error(fmt::format("recipe {}: {} algorithm stages; microscale runs one scale search, optionally "
+                                "followed by gptq", r.name, r.algorithms.size()));
+    const recipe::Algorithm& a = stages[0];
     if (a.method == "max") return c;
     if (a.method == "mse") {
         c.method = "mse";
@@ -32,8 +45,7 @@ AlgorithmChoice choose_algorithm(const recipe::Recipe& r) {
         c.sweep = recipe::mse_sweep_of(a);
         return c;
     }
-    throw Error(fmt::format("{}: algorithm '{}' needs calibration data and is not available yet; "
-                            "use max or mse", a.where.str(), a.method));
+    throw Error(fmt::format("{}: algorithm '{}' is not available yet; use max, mse or gptq", a.where.str(), a.method));
 }
 
 std::string sweep_label(const format::MseSweep& s) {
@@ -130,6 +142,15 @@ Plan build_plan(const recipe::Recipe& recipe, const model::ModelLayout& layout, 
             continue;
         }
         plan_weight(lp, w, algo, wq);
+        if (algo.gptq && (*lp.format == Format::NVFP4 || *lp.format == Format::W4A16_NVFP4)) {
+            if (lp.nvfp4.search == format::Nvfp4Search::DYNAMIC_MAX)
+                throw Error(fmt::format("{}: gptq needs static NVFP4 weights (block_sizes type static), as in "
+                                        "ModelOpt's gptq recipes", wq));
+            lp.gptq = true;
+            lp.gptq_options = algo.gptq_options;
+            lp.algorithm += " + gptq";
+            plan.needs_calibration.push_back(wq);  // the Hessian of its input
+        }
         if (info.quantizes_activations && in.enable && !in.dynamic) {
             if (in.constant_amax) {
                 lp.input_constant_amax = *in.constant_amax;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "algo/gptq.h"
 #include "format/nvfp4.h"
 #include "microscale/format.h"
 #include "model/layout.h"
@@ -28,6 +29,8 @@ struct LinearPlan {
     std::string skipped;                // why an enabled weight quantizer was left unquantized
     bool input_calibrated = false;      // the input quantizer needs activation statistics
     std::optional<double> input_constant_amax;  // constant_amax pins input_scale without data
+    bool gptq = false;                  // GPTQ after the scale search (the block codes stay fixed)
+    algo::GptqOptions gptq_options;
 };
 
 struct KvPlan {

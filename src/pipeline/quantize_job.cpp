@@ -161,6 +161,22 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     if (copts.threads == 0) copts.threads = opts.threads;
     const ActivationScales act = resolve_activation_scales(copts, opts.model_dir, plan, layout, callbacks.on_log);
     for (const std::string& n : act.notes) rep.notes.push_back(n);
+    if (!act.gptq_report.empty()) {
+        double before = 0, after = 0;
+        int lowered = 0;
+        for (const GptqLayerReport& g : act.gptq_report) {
+            before += g.objective_rtn;
+            after += g.objective_gptq;
+            lowered += g.objective_gptq < g.objective_rtn;
+            if (callbacks.on_log)
+                callbacks.on_log(fmt::format("gptq {:<48} objective {:.4e} -> {:.4e} ({:+.1f}%)", g.module, g.objective_rtn,
+                                             g.objective_gptq, 100.0 * (g.objective_gptq / g.objective_rtn - 1.0)));
+        }
+        rep.notes.push_back(fmt::format("gptq: {} linears, layer objective sum (w-q)^T H (w-q) {:.4e} -> {:.4e} "
+                                        "({:+.1f}%), lowered on {} of {}",
+                                        act.gptq_report.size(), before, after, 100.0 * (after / before - 1.0), lowered,
+                                        act.gptq_report.size()));
+    }
     // k_scale / v_scale are written next to their projection, e.g. <attn>.k_proj.k_scale.
     std::unordered_map<size_t, std::pair<std::string, float>> kv_scale_of_linear;
     for (const KvPlan& kv : plan.kv) {
@@ -264,7 +280,11 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                 if (*lp->format == Format::FP8 && !lp->fp8_multipliers.empty())
                     spec.fp8_amax = format::fp8_search_amax(w, format::tensor_amax(w, opts.backend, &pool),
                                                             lp->fp8_multipliers);
-                format::QuantizedWeight q = format::quantize_weight(w, spec, opts.backend, &pool);
+                format::QuantizedWeight q;
+                if (auto g = act.gptq.find(static_cast<int>(it->second)); g != act.gptq.end())
+                    q = std::move(g->second);  // GPTQ'd during calibration, with the search's codes
+                else
+                    q = format::quantize_weight(w, spec, opts.backend, &pool);
                 const auto err = sampled_relative_mse(w, q, kErrorRows, &pool);
                 tr.rel_mse = err.rel_mse;
                 tr.sampled_rows = err.rows;

@@ -132,3 +132,29 @@ TEST(QuantizeReal, MicroStories10MW4A4WithFp8KvCalibrated) {
         EXPECT_GT(ks, 0.0f);
     }
 }
+
+TEST(QuantizeReal, MicroStories10MGptqLowersEveryLayerObjective) {
+    const fs::path in = asset("microstories10M");
+    const fs::path calib_txt = asset("tinyshakespeare/input.txt");
+    if (!fs::exists(in / "model.safetensors.index.json") || !fs::exists(calib_txt)) GTEST_SKIP() << "assets not found";
+    TempDir tmp;
+    const fs::path recipe = tmp.path / "gptq.yaml";
+    std::ofstream(recipe) << "quantize:\n  algorithm: [{method: mse, fp8_scale_sweep: false, start_multiplier: 1.0, "
+                             "stop_multiplier: 1.5, step_size: 0.5}, gptq]\n  quant_cfg:\n"
+                             "    - {quantizer_name: '*', enable: false}\n"
+                             "    - {quantizer_name: '*weight_quantizer', cfg: {num_bits: e2m1, block_sizes: {-1: 16, type: "
+                             "static, scale_bits: e4m3, four_over_six: true}}}\n"
+                             "    - {quantizer_name: '*lm_head*', enable: false}\n"
+                             "    - {parent_class: nn.Embedding, quantizer_name: '*', enable: false}\n";
+    auto o = options(in, tmp.path / "q", recipe.c_str());
+    calib::CalibOptions c;
+    c.file = calib_txt;
+    c.num_samples = 8;
+    c.seq_len = 256;
+    o.calibration.data = c;
+    const auto r = pipeline::run_quantize(o);
+    bool all = false;
+    for (const auto& n : r.notes) all |= n.find("lowered on 42 of 42") != std::string::npos;
+    EXPECT_TRUE(all) << "four-over-six + GPTQ must lower the objective on every linear of microstories10M";
+    EXPECT_EQ(exporter::verify_export(tmp.path / "q").quantized_layers, 42u);
+}
