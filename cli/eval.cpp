@@ -29,6 +29,20 @@ std::string read_text(const std::string& path) {
     return ss.str();
 }
 
+// "\n", "\t", "\r" and "\\" in --split-on, so a blank-line separator can be typed as '\n\n'.
+std::string unescape(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\' || i + 1 == s.size()) {
+            out += s[i];
+            continue;
+        }
+        const char c = s[++i];
+        out += c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c;
+    }
+    return out;
+}
+
 nlohmann::ordered_json to_json(const eval::CheckpointEval& e) {
     return {{"model", e.dir.string()},
             {"dialect", e.dialect},
@@ -71,7 +85,7 @@ void register_eval(CLI::App& app) {
     cmd->add_option("--max-tokens", o->ppl.max_tokens, "Stop after scoring this many tokens (0 = all)")
         ->capture_default_str();
     cmd->add_flag("--bos", o->ppl.bos, "Prepend BOS to every window");
-    cmd->add_option("--split-on", o->ppl.split_on, "Document separator, e.g. '<|endoftext|>' or $'\\n\\n'");
+    cmd->add_option("--split-on", o->ppl.split_on, "Document separator, e.g. '<|endoftext|>' or '\\n\\n' (\\n \\t \\r \\\\ escapes)");
     cmd->add_flag("--per-document", o->ppl.per_document, "Score each document's first --seq-len tokens separately");
     cmd->add_option("--first-document", o->ppl.first_document, "Skip the documents before this index")
         ->capture_default_str();
@@ -83,6 +97,7 @@ void register_eval(CLI::App& app) {
     cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)")->capture_default_str();
     cmd->add_flag("--json", o->json, "Print the result as JSON on stdout");
     cmd->final_callback([o] {
+        o->ppl.split_on = unescape(o->ppl.split_on);
         // The tokenizer travels with the export; fall back to the baseline's.
         fs::path tok_dir = o->model;
         if (!fs::exists(tok_dir / "tokenizer.json") && !o->baseline.empty()) tok_dir = o->baseline;
