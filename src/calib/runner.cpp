@@ -127,6 +127,11 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
     std::vector<float> buf;
     for (int l = 0; l < n_layers; ++l) {
         model::DecoderLayerWeights w = model.load_layer(l);
+        // The fp32 copy is all the layer needs now: drop the mapped checkpoint pages so resident
+        // memory stays at one layer, whatever the model size.
+        for (const model::LinearModule& m : model.layout().linears)
+            if (m.layer == l && !m.weight.empty())
+                if (const io::TensorRef* t = model.checkpoint().find(m.weight)) t->file->release(*t->info);
         if (opts.quantize_layer) opts.quantize_layer(w);
         peak_layer = std::max(peak_layer, w.bytes());
         // Pass 1 with the loaded weights, observed. With an after_layer hook (which may change the
