@@ -159,3 +159,44 @@ TEST(CalibratedExport, SequentialQuantizedFeedsQuantizedOutputs) {
     const auto stats = nlohmann::json::parse(std::ifstream(tmp.path / "seq.json"));
     EXPECT_TRUE(stats["provenance"]["sequential_quantized"].get<bool>());
 }
+
+TEST(CalibratedExport, Fp8W8A8InputScales) {
+    TempDir tmp;
+    const fs::path in = tmp.path / "in", out = tmp.path / "out", ids = tmp.path / "calib.ids";
+    model::SyntheticSpec spec;
+    spec.hidden = 128;
+    spec.vocab = 256;
+    model::write_synthetic_llama(in, spec);
+    {
+        std::ofstream f(ids);
+        std::mt19937 rng(8);
+        for (int d = 0; d < 20; ++d) {
+            for (int t = 0; t < 40; ++t) f << (rng() % 255 + 1) << ' ';
+            f << '\n';
+        }
+    }
+    pipeline::QuantizeOptions o;
+    o.model_dir = in;
+    o.output_dir = out;
+    o.recipe = "FP8_DEFAULT_CFG";
+    o.threads = 2;
+    calib::CalibOptions c;
+    c.file = ids;
+    c.num_samples = 4;
+    c.seq_len = 64;
+    o.calibration.data = c;
+    pipeline::run_quantize(o);
+    const calib::CalibSet set = calib::load_calibration(c, {}, 256, -1);
+    model::ModelForward fwd(in, 2);
+    Amax obs;
+    fwd.forward(set.samples, &obs);
+    const io::Checkpoint ck = io::Checkpoint::open(out);
+    for (const char* m : {"self_attn.q_proj", "self_attn.o_proj", "mlp.up_proj", "mlp.down_proj"}) {
+        const std::string name = std::string("model.layers.1.") + m;
+        EXPECT_EQ(scalar(ck, name + ".input_scale"), obs.in[name] * format::kRecip448) << name;  // RN(amax * RN(1/448))
+        EXPECT_EQ(ck.at(name + ".weight").info->dtype, DType::F8_E4M3);
+    }
+    const auto hq = nlohmann::json::parse(std::ifstream(out / "hf_quant_config.json"));
+    EXPECT_EQ(hq["quantization"]["quant_algo"], "FP8");
+    EXPECT_TRUE(hq["quantization"]["kv_cache_quant_algo"].is_null());
+}
