@@ -13,6 +13,8 @@ namespace {
 
 constexpr uint64_t kMaxCalibBytes = 8ull << 30;
 
+__extension__ typedef unsigned __int128 U128;  // GCC/Clang extension, for the 64x64->128 multiply
+
 // splitmix64: a small, fully specified generator, so the shuffle is the same everywhere.
 struct SplitMix64 {
     uint64_t s;
@@ -23,7 +25,7 @@ struct SplitMix64 {
         return z ^ (z >> 31);
     }
     // Uniform in [0, n): Lemire's multiply-shift (the tiny bias is irrelevant here, and fixed).
-    uint64_t below(uint64_t n) { return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
+    uint64_t below(uint64_t n) { return static_cast<uint64_t>((static_cast<U128>(next()) * n) >> 64); }
 };
 
 std::string read_file(const std::filesystem::path& p) {

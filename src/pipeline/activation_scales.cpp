@@ -174,9 +174,9 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
     });
     stats.provenance.model = model_dir.string();
     notes.push_back(fmt::format("calibration forward: {:.2f} s, activations {:.1f} MiB{}, largest layer {:.1f} MiB fp32",
-                                rr.seconds, rr.activation_bytes / 1048576.0,
+                                rr.seconds, double(rr.activation_bytes) / 1048576.0,
                                 rr.spilled ? " (spilled to a temporary file)" : " (in memory)",
-                                rr.peak_layer_bytes / 1048576.0));
+                                double(rr.peak_layer_bytes) / 1048576.0));
     if (!opts.stats_out.empty()) {
         calib::save_stats(opts.stats_out, stats);
         notes.push_back("calibration statistics saved to " + opts.stats_out.string());
