@@ -18,36 +18,6 @@ namespace microscale::pipeline {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Quantize-dequantize a loaded layer's planned linears from the checkpoint's own tensors (so the
-// dtype-dependent rules hold) with the same specs the export uses; fused NVFP4 groups share A.
-void fake_quantize_layer(model::DecoderLayerWeights& w, const Plan& plan, const model::ModelLayout& layout,
-                         const io::Checkpoint& ckpt, core::ThreadPool& pool) {
-    auto view = [&](const model::LinearModule& m) {
-        const io::TensorRef& t = ckpt.at(m.weight);
-        return format::WeightView{ckpt.bytes(t).data(), t.info->dtype, m.out_features, m.in_features, m.weight};
-    };
-    for (model::LinearWeights& lw : w.linears) {
-        const LinearPlan& lp = plan.linears[static_cast<size_t>(lw.linear)];
-        if (!lp.format) continue;
-        const model::LinearModule& m = layout.linears[static_cast<size_t>(lw.linear)];
-        format::WeightQuantSpec spec;
-        spec.format = *lp.format;
-        spec.nvfp4 = lp.nvfp4;
-        if (m.group >= 0 && (*lp.format == Format::NVFP4 || *lp.format == Format::W4A16_NVFP4)) {
-            float a = 0.0f;
-            for (int member : layout.groups[static_cast<size_t>(m.group)].members)
-                a = std::fmax(a, format::tensor_amax(view(layout.linears[static_cast<size_t>(member)]),
-                                                     format::Backend::SIMD, &pool));
-            spec.nvfp4.global_amax = a;
-        }
-        if (*lp.format == Format::FP8 && !lp.fp8_multipliers.empty())
-            spec.fp8_amax = format::fp8_search_amax(view(m), format::tensor_amax(view(m), format::Backend::SIMD, &pool),
-                                                    lp.fp8_multipliers);
-        lw.weight = format::dequantize_weight(format::quantize_weight(view(m), spec, format::Backend::SIMD, &pool));
-    }
-}
-
 // The quantization spec the export uses for linear i (fused NVFP4 groups share A).
 format::WeightQuantSpec export_spec(const Plan& plan, const model::ModelLayout& layout, const io::Checkpoint& ckpt,
                                     size_t i, core::ThreadPool& pool) {
@@ -66,7 +36,25 @@ format::WeightQuantSpec export_spec(const Plan& plan, const model::ModelLayout& 
             a = std::fmax(a, format::tensor_amax(view(layout.linears[static_cast<size_t>(member)]), format::Backend::SIMD, &pool));
         spec.nvfp4.global_amax = a;
     }
+    if (*lp.format == Format::FP8 && !lp.fp8_multipliers.empty())
+        spec.fp8_amax = format::fp8_search_amax(view(m), format::tensor_amax(view(m), format::Backend::SIMD, &pool),
+                                                lp.fp8_multipliers);
     return spec;
+}
+
+// Quantize-dequantize a loaded layer's planned linears from the checkpoint's own tensors (so the
+// dtype-dependent rules hold) with the same specs the export uses.
+void fake_quantize_layer(model::DecoderLayerWeights& w, const Plan& plan, const model::ModelLayout& layout,
+                         const io::Checkpoint& ckpt, core::ThreadPool& pool) {
+    for (model::LinearWeights& lw : w.linears) {
+        const size_t i = static_cast<size_t>(lw.linear);
+        if (!plan.linears[i].format) continue;
+        const model::LinearModule& m = layout.linears[i];
+        const io::TensorRef& t = ckpt.at(m.weight);
+        const format::WeightView view{ckpt.bytes(t).data(), t.info->dtype, m.out_features, m.in_features, m.weight};
+        lw.weight = format::dequantize_weight(
+            format::quantize_weight(view, export_spec(plan, layout, ckpt, i, pool), format::Backend::SIMD, &pool));
+    }
 }
 
 // Hessians of the inputs of the GPTQ linears, one per distinct input buffer (q/k/v share one).
