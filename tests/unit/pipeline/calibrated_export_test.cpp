@@ -49,23 +49,26 @@ struct Amax : model::LayerObserver {
     }
 };
 
+// A small synthetic Llama at dir/in and a pre-tokenized calibration file dir/calib.ids.
+void make_model_and_calib(const fs::path& dir, uint32_t seed, int docs, int tokens) {
+    model::SyntheticSpec spec;
+    spec.hidden = 128;
+    spec.vocab = 256;
+    model::write_synthetic_llama(dir / "in", spec);
+    std::ofstream f(dir / "calib.ids");
+    std::mt19937 rng(seed);
+    for (int d = 0; d < docs; ++d) {
+        for (int t = 0; t < tokens; ++t) f << (rng() % 255 + 1) << ' ';
+        f << '\n';
+    }
+}
+
 }  // namespace
 
 TEST(CalibratedExport, W4A4WithFp8KvCache) {
     TempDir tmp;
     const fs::path in = tmp.path / "in", out = tmp.path / "out", ids = tmp.path / "calib.ids";
-    model::SyntheticSpec spec;
-    spec.hidden = 128;
-    spec.vocab = 256;
-    model::write_synthetic_llama(in, spec);
-    {
-        std::ofstream f(ids);
-        std::mt19937 rng(3);
-        for (int d = 0; d < 40; ++d) {
-            for (int t = 0; t < 30; ++t) f << (rng() % 255 + 1) << ' ';
-            f << '\n';
-        }
-    }
+    make_model_and_calib(tmp.path, 3, 40, 30);
     pipeline::QuantizeOptions o;
     o.model_dir = in;
     o.output_dir = out;
@@ -120,18 +123,7 @@ TEST(CalibratedExport, W4A4WithFp8KvCache) {
 TEST(CalibratedExport, SequentialQuantizedFeedsQuantizedOutputs) {
     TempDir tmp;
     const fs::path in = tmp.path / "in", ids = tmp.path / "calib.ids";
-    model::SyntheticSpec spec;
-    spec.hidden = 128;
-    spec.vocab = 256;
-    model::write_synthetic_llama(in, spec);
-    {
-        std::ofstream f(ids);
-        std::mt19937 rng(5);
-        for (int d = 0; d < 20; ++d) {
-            for (int t = 0; t < 40; ++t) f << (rng() % 255 + 1) << ' ';
-            f << '\n';
-        }
-    }
+    make_model_and_calib(tmp.path, 5, 20, 40);
     auto run = [&](bool sequential, const std::string& name) {
         pipeline::QuantizeOptions o;
         o.model_dir = in;
@@ -163,18 +155,7 @@ TEST(CalibratedExport, SequentialQuantizedFeedsQuantizedOutputs) {
 TEST(CalibratedExport, Fp8W8A8InputScales) {
     TempDir tmp;
     const fs::path in = tmp.path / "in", out = tmp.path / "out", ids = tmp.path / "calib.ids";
-    model::SyntheticSpec spec;
-    spec.hidden = 128;
-    spec.vocab = 256;
-    model::write_synthetic_llama(in, spec);
-    {
-        std::ofstream f(ids);
-        std::mt19937 rng(8);
-        for (int d = 0; d < 20; ++d) {
-            for (int t = 0; t < 40; ++t) f << (rng() % 255 + 1) << ' ';
-            f << '\n';
-        }
-    }
+    make_model_and_calib(tmp.path, 8, 20, 40);
     pipeline::QuantizeOptions o;
     o.model_dir = in;
     o.output_dir = out;
