@@ -13,6 +13,7 @@ void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_autoquant(CLI::App& app);
 
 // Run the callback of the selected subcommand (callbacks are attached with final_callback).
 inline void run_selected(CLI::App&) {}

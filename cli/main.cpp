@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     microscale::cli::register_synth(app);
     microscale::cli::register_quantize(app);
     microscale::cli::register_eval(app);
+    microscale::cli::register_autoquant(app);
     try {
         app.parse(argc, argv);  // subcommands run from final_callback, i.e. inside parse()
         microscale::cli::run_selected(app);
