@@ -115,8 +115,8 @@ std::string emit_recipe_yaml(const CandidateSet& set, const std::vector<RecipeEn
     y += "quantize:\n  algorithm: " + set.algorithm + "\n  quant_cfg:\n";
     y += "    - {quantizer_name: '*', enable: false}\n";
     for (const RecipeEntry& e : entries) {
-        if (!e.candidate || e.candidate->weight_cfg.empty()) continue;  // bf16: the deny-all rule covers it
         if (!e.comment.empty()) y += "    # " + e.comment + "\n";
+        if (!e.candidate || e.candidate->weight_cfg.empty()) continue;  // bf16: the deny-all rule covers it
         const std::string input_cfg = e.candidate->fp8_inputs                  ? std::string(kFp8)
                                       : (e.candidate->nvfp4_family && set.w4a4) ? std::string(kNvfp4Dynamic)
                                                                                 : std::string();
