@@ -137,7 +137,7 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
         // Pass 1 with the loaded weights, observed. With an after_layer hook (which may change the
         // weights) pass 1 keeps the layer's inputs and pass 2 reruns the changed layer to make the
         // outputs the next layer sees.
-        const bool keep_inputs = static_cast<bool>(opts.after_layer);
+        const bool keep_inputs = opts.after_layer && opts.rerun_after_layer;
         for (int pass = 0; pass < 2; ++pass) {
             for (int64_t s0 = 0; s0 < n_seq; s0 += bs) {
                 const int64_t s1 = std::min(n_seq, s0 + bs);
@@ -148,7 +148,11 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
                 model.run_layer(w, batch, buf, pass == 0 ? &observer : nullptr);
                 if (pass == 1 || !keep_inputs) std::memcpy(at, buf.data(), buf.size() * sizeof(float));
             }
-            if (pass == 1 || !keep_inputs) break;
+            if (!keep_inputs) {
+                if (opts.after_layer) opts.after_layer(w);
+                break;
+            }
+            if (pass == 1) break;
             opts.after_layer(w);
         }
         if (progress) progress(l + 1, n_layers);

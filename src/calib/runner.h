@@ -24,10 +24,11 @@ struct RunnerOptions {
     std::function<void(model::DecoderLayerWeights&)> quantize_layer;
     // Also sees every layer's activations (e.g. GPTQ's Hessians), next to the amax observer.
     model::LayerObserver* extra_observer = nullptr;
-    // Called after the samples ran through a layer: may change its weights (GPTQ); the samples
-    // then run through the changed layer again, so the next layer sees the outputs of the
-    // quantized one (ModelOpt's layerwise GPTQ).
+    // Called after the samples ran through a layer (GPTQ, local_hessian). With rerun_after_layer
+    // it may change the weights, and the samples then run through the changed layer again, so the
+    // next layer sees the outputs of the quantized one (ModelOpt's layerwise GPTQ).
     std::function<void(model::DecoderLayerWeights&)> after_layer;
+    bool rerun_after_layer = true;
 };
 
 struct RunnerReport {

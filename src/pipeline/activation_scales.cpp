@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <memory>
 
 #include "calib/runner.h"
@@ -18,76 +17,6 @@ namespace microscale::pipeline {
 namespace fs = std::filesystem;
 
 namespace {
-// The quantization spec the export uses for linear i (fused NVFP4 groups share A).
-format::WeightQuantSpec export_spec(const Plan& plan, const model::ModelLayout& layout, const io::Checkpoint& ckpt,
-                                    size_t i, core::ThreadPool& pool) {
-    const LinearPlan& lp = plan.linears[i];
-    const model::LinearModule& m = layout.linears[i];
-    format::WeightQuantSpec spec;
-    spec.format = *lp.format;
-    spec.nvfp4 = lp.nvfp4;
-    auto view = [&](const model::LinearModule& mm) {
-        const io::TensorRef& t = ckpt.at(mm.weight);
-        return format::WeightView{ckpt.bytes(t).data(), t.info->dtype, mm.out_features, mm.in_features, mm.weight};
-    };
-    if (m.group >= 0 && (*lp.format == Format::NVFP4 || *lp.format == Format::W4A16_NVFP4)) {
-        float a = 0.0f;
-        for (int member : layout.groups[static_cast<size_t>(m.group)].members)
-            a = std::fmax(a, format::tensor_amax(view(layout.linears[static_cast<size_t>(member)]), format::Backend::SIMD, &pool));
-        spec.nvfp4.global_amax = a;
-    }
-    if (*lp.format == Format::FP8 && !lp.fp8_multipliers.empty())
-        spec.fp8_amax = format::fp8_search_amax(view(m), format::tensor_amax(view(m), format::Backend::SIMD, &pool),
-                                                lp.fp8_multipliers);
-    return spec;
-}
-
-// Quantize-dequantize a loaded layer's planned linears from the checkpoint's own tensors (so the
-// dtype-dependent rules hold) with the same specs the export uses.
-void fake_quantize_layer(model::DecoderLayerWeights& w, const Plan& plan, const model::ModelLayout& layout,
-                         const io::Checkpoint& ckpt, core::ThreadPool& pool) {
-    for (model::LinearWeights& lw : w.linears) {
-        const size_t i = static_cast<size_t>(lw.linear);
-        if (!plan.linears[i].format) continue;
-        const model::LinearModule& m = layout.linears[i];
-        const io::TensorRef& t = ckpt.at(m.weight);
-        const format::WeightView view{ckpt.bytes(t).data(), t.info->dtype, m.out_features, m.in_features, m.weight};
-        lw.weight = format::dequantize_weight(
-            format::quantize_weight(view, export_spec(plan, layout, ckpt, i, pool), format::Backend::SIMD, &pool));
-    }
-}
-
-// Hessians of the inputs of the GPTQ linears, one per distinct input buffer (q/k/v share one).
-// The runner passes all samples of a layer in one batch, so each buffer is seen once per layer.
-class HessianObserver : public model::LayerObserver {
-public:
-    explicit HessianObserver(const Plan& plan) : plan_(plan) {}
-    void linear_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld) override {
-        if (!plan_.linears[static_cast<size_t>(l.linear)].gptq) return;
-        auto& slot = by_input_[x];
-        if (!slot) {
-            acc_.emplace_back(std::make_unique<algo::HessianAccumulator>(l.in));
-            slot = acc_.back().get();
-            slot->add(x, rows, ld);
-        }
-        of_linear_[l.linear] = slot;
-    }
-    const algo::HessianAccumulator* hessian_of(int linear) const {
-        auto it = of_linear_.find(linear);
-        return it == of_linear_.end() ? nullptr : it->second;
-    }
-    void reset() {
-        by_input_.clear();
-        of_linear_.clear();
-        acc_.clear();
-    }
-
-private:
-    const Plan& plan_;
-    std::map<const float*, algo::HessianAccumulator*> by_input_;
-    std::map<int, algo::HessianAccumulator*> of_linear_;
-    std::vector<std::unique_ptr<algo::HessianAccumulator>> acc_;
-};
 
 calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_dir, const Plan& plan,
                           const model::ModelLayout& layout, ActivationScales& out,
@@ -101,6 +30,9 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
         notes.push_back(fmt::format("calibration statistics from {} ({}: {} samples x {} tokens, seed {})",
                                     opts.stats_in.string(), s.provenance.dataset, s.provenance.samples,
                                     s.provenance.seq_len, s.provenance.seed));
+        if (needs_layerwise_weights(plan))
+            throw Error("--calib-stats cannot drive gptq or local_hessian (they need the layer inputs' Hessians): "
+                        "pass --calib");
         return s;
     }
     const calib::CalibOptions& data = *opts.data;
@@ -120,40 +52,24 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
     if (log) log(set.summary());
     calib::RunnerOptions ro;
     ro.activation_budget_bytes = opts.activation_budget_bytes;
-    if (opts.sequential_quantized)
+    // GPTQ and local_hessian, layer by layer: the layer's input Hessians (previous layers already
+    // quantized when they were), then its planned linears are quantized (block codes fixed by the
+    // search, GPTQ on that grid). GPTQ (ModelOpt's layerwise mode) and --sequential-quantized rerun
+    // the layer with the quantized weights so the next layer sees quantized outputs.
+    LayerwiseWeights layerwise(plan, model);
+    if (needs_layerwise_weights(plan)) {
+        const bool any_gptq = std::any_of(plan.linears.begin(), plan.linears.end(), [](const LinearPlan& lp) { return lp.gptq; });
+        const bool requantize = any_gptq || opts.sequential_quantized;
+        ro.extra_observer = &layerwise;
+        ro.rerun_after_layer = requantize;
+        ro.after_layer = [&, requantize](model::DecoderLayerWeights& w) {
+            layerwise.finish_layer(w, requantize, out.gptq, out.gptq_report);
+        };
+        if (requantize && !opts.sequential_quantized)
+            notes.push_back("gptq: layerwise, each layer calibrated on the quantized outputs of the layers before it");
+    } else if (opts.sequential_quantized) {
         ro.quantize_layer = [&](model::DecoderLayerWeights& w) {
             fake_quantize_layer(w, plan, model.layout(), model.checkpoint(), model.pool());
-        };
-    // GPTQ, layer by layer: Hessians from this layer's inputs (the previous layers already
-    // quantized), then each planned linear is quantized column by column with its block codes
-    // fixed from the scale search, and the layer reruns with the result.
-    HessianObserver hessians(plan);
-    const bool any_gptq = std::any_of(plan.linears.begin(), plan.linears.end(), [](const LinearPlan& lp) { return lp.gptq; });
-    if (any_gptq) {
-        if (!opts.stats_in.empty()) throw Error("--calib-stats cannot drive GPTQ (it needs Hessians): pass --calib");
-        ro.extra_observer = &hessians;
-        ro.batch_sequences = std::numeric_limits<int64_t>::max();  // one batch: one input pointer per linear
-        ro.after_layer = [&](model::DecoderLayerWeights& w) {
-            for (model::LinearWeights& lw : w.linears) {
-                const size_t i = static_cast<size_t>(lw.linear);
-                if (!plan.linears[i].gptq) continue;
-                const algo::HessianAccumulator* h = hessians.hessian_of(lw.linear);
-                if (!h) throw Error(fmt::format("gptq: no Hessian was collected for {}", lw.name));
-                const model::LinearModule& m = model.layout().linears[i];
-                const io::TensorRef& t = model.checkpoint().at(m.weight);
-                const format::WeightView view{model.checkpoint().bytes(t).data(), t.info->dtype, m.out_features,
-                                              m.in_features, m.weight};
-                format::QuantizedWeight q = format::quantize_weight(
-                    view, export_spec(plan, model.layout(), model.checkpoint(), i, model.pool()), format::Backend::SIMD,
-                    &model.pool());
-                const algo::GptqResult r = algo::gptq_nvfp4(lw.weight, lw.out, lw.in, h->hessian(), q.block_scales,
-                                                            q.global_scale, plan.linears[i].gptq_options);
-                q.data = format::encode_nvfp4_with_codes(r.weight, lw.out, lw.in, q.block_scales, q.global_scale);
-                lw.weight = format::dequantize_weight(q);
-                out.gptq_report.push_back({lw.name, r.objective_rtn, r.objective_gptq});
-                out.gptq.emplace(lw.linear, std::move(q));
-            }
-            hessians.reset();
         };
     }
     calib::RunnerReport rr;

@@ -14,6 +14,7 @@
 #include "calib/dataset.h"
 #include "calib/stats.h"
 #include "format/quantize.h"
+#include "pipeline/layerwise_weights.h"
 #include "pipeline/plan.h"
 
 namespace microscale::pipeline {
@@ -27,15 +28,12 @@ struct CalibrationOptions {
     bool sequential_quantized = false;         // --sequential-quantized (weights fake-quantized layer by layer)
 };
 
-struct GptqLayerReport {
-    std::string module;
-    double objective_rtn = 0.0, objective_gptq = 0.0;  // sum (w-q)^T H (w-q) with the same block codes
-};
-
 struct ActivationScales {
     std::vector<std::optional<float>> input_amax;  // parallel to layout.linears (calibrated ones)
     std::vector<float> k_amax, v_amax;             // parallel to layout.attentions (calibrated KV)
-    std::map<int, format::QuantizedWeight> gptq;   // linear index -> final GPTQ weights (fixed codes)
+    // linear index -> the final weights decided during calibration (GPTQ, local_hessian): the
+    // export writes them as they are.
+    std::map<int, format::QuantizedWeight> gptq;
     std::vector<GptqLayerReport> gptq_report;
     std::vector<std::string> notes;                // what was used, spills, warnings
 };

@@ -13,7 +13,7 @@ using recipe::BlockType;
 using recipe::QuantizerAttributes;
 
 struct AlgorithmChoice {
-    std::string method = "max";
+    std::string method = "max";       // max, mse or local_hessian
     bool fp8_scale_sweep = false;
     format::MseSweep sweep;
     bool gptq = false;                // a trailing gptq stage (alone: GPTQ on static max scales)
@@ -28,6 +28,7 @@ AlgorithmChoice choose_algorithm(const recipe::Recipe& r) {
         c.gptq = true;
         c.gptq_options.perc_damp = g.number("perc_damp", 0.01);
         c.gptq_options.block_size = static_cast<int>(g.integer("block_size", 128));
+        c.gptq_options.act_order = g.flag("act_order", false);
         if (c.gptq_options.block_size <= 0 || c.gptq_options.block_size % 16 != 0)
             throw Error(fmt::format("{}: gptq block_size must be a positive multiple of 16, got {}", g.where.str(),
                                     c.gptq_options.block_size));
@@ -39,13 +40,17 @@ AlgorithmChoice choose_algorithm(const recipe::Recipe& r) {
                                 "followed by gptq", r.name, r.algorithms.size()));
     const recipe::Algorithm& a = stages[0];
     if (a.method == "max") return c;
-    if (a.method == "mse") {
-        c.method = "mse";
-        c.fp8_scale_sweep = a.flag("fp8_scale_sweep", false);
+    if (a.method == "mse" || a.method == "local_hessian") {
+        c.method = a.method;
+        c.fp8_scale_sweep = a.flag("fp8_scale_sweep", a.method == "local_hessian");  // the two defaults differ
         c.sweep = recipe::mse_sweep_of(a);
+        if (a.method == "local_hessian" && a.integer("block_size", 16) != 16)
+            throw Error(fmt::format("{}: local_hessian block_size {} is not supported (16, the NVFP4 block)",
+                                    a.where.str(), a.integer("block_size", 16)));
         return c;
     }
-    throw Error(fmt::format("{}: algorithm '{}' is not available yet; use max, mse or gptq", a.where.str(), a.method));
+    throw Error(fmt::format("{}: algorithm '{}' is not available yet; use max, mse, local_hessian or gptq",
+                            a.where.str(), a.method));
 }
 
 std::string sweep_label(const format::MseSweep& s) {
@@ -53,7 +58,8 @@ std::string sweep_label(const format::MseSweep& s) {
 }
 
 // Fills the weight side of lp from the resolved weight quantizer and the algorithm.
-void plan_weight(LinearPlan& lp, const QuantizerAttributes& w, const AlgorithmChoice& algo, const std::string& name) {
+void plan_weight(LinearPlan& lp, const QuantizerAttributes& w, const AlgorithmChoice& algo, const std::string& name,
+                 int64_t in_features) {
     const Format f = *lp.format;
     if (f == Format::NVFP4 || f == Format::W4A16_NVFP4) {
         const recipe::BlockSizes& b = *w.block_sizes;
@@ -65,8 +71,8 @@ void plan_weight(LinearPlan& lp, const QuantizerAttributes& w, const AlgorithmCh
             lp.nvfp4.search = dynamic ? format::Nvfp4Search::DYNAMIC_MAX : format::Nvfp4Search::STATIC_MAX;
             lp.algorithm = dynamic ? "max" : "max (static)";
         } else if (dynamic) {
-            throw Error(fmt::format("{}: the mse global-amax sweep of dynamic NVFP4 weights is not supported; "
-                                    "use block_sizes type static for a per-block search", name));
+            throw Error(fmt::format("{}: the {} global-amax sweep of dynamic NVFP4 weights is not supported; "
+                                    "use block_sizes type static for a per-block search", name, algo.method));
         } else if (algo.fp8_scale_sweep) {
             lp.nvfp4.search = format::Nvfp4Search::FP8_SWEEP;
             lp.algorithm = "fp8 sweep";
@@ -75,6 +81,10 @@ void plan_weight(LinearPlan& lp, const QuantizerAttributes& w, const AlgorithmCh
             lp.nvfp4.mse = algo.sweep;
             lp.algorithm = (b.four_over_six ? "4/6 mse " : "mse ") + sweep_label(algo.sweep);
         }
+        if (algo.method == "local_hessian" && !dynamic) {
+            lp.local_hessian = true;
+            lp.algorithm = "local_hessian " + lp.algorithm;
+        }
         if (b.four_over_six && lp.algorithm.rfind("4/6", 0) != 0) lp.algorithm += " (m=256)";
     } else if (f == Format::FP8) {
         // mse without the FP8 sweep also searches FP8 per-tensor amaxes (spec §5.3 side effect);
@@ -82,6 +92,13 @@ void plan_weight(LinearPlan& lp, const QuantizerAttributes& w, const AlgorithmCh
         if (algo.method == "mse" && !algo.fp8_scale_sweep) {
             lp.fp8_multipliers = format::mse_multipliers(algo.sweep);
             lp.algorithm = "mse " + sweep_label(algo.sweep) + " (per tensor)";
+        } else if (algo.method == "local_hessian") {
+            // ModelOpt gives every non-NVFP4-static weight the multiplier search with the Hessian
+            // loss, whatever fp8_scale_sweep says; inputs not divisible by 16 fall back to plain mse.
+            lp.fp8_multipliers = format::mse_multipliers(algo.sweep);
+            lp.local_hessian = in_features % 16 == 0;
+            lp.algorithm = (lp.local_hessian ? "local_hessian mse " : "mse (local_hessian fallback) ") +
+                           sweep_label(algo.sweep) + " (per tensor)";
         } else {
             lp.algorithm = "max";
         }
@@ -141,16 +158,20 @@ Plan build_plan(const recipe::Recipe& recipe, const model::ModelLayout& layout, 
             plan.linears.push_back(lp);
             continue;
         }
-        plan_weight(lp, w, algo, wq);
-        if (algo.gptq && (*lp.format == Format::NVFP4 || *lp.format == Format::W4A16_NVFP4)) {
-            if (lp.nvfp4.search == format::Nvfp4Search::DYNAMIC_MAX)
+        plan_weight(lp, w, algo, wq, m.in_features);
+        const bool nvfp4 = *lp.format == Format::NVFP4 || *lp.format == Format::W4A16_NVFP4;
+        if (algo.gptq && (nvfp4 || *lp.format == Format::FP8)) {
+            if (nvfp4 && lp.nvfp4.search == format::Nvfp4Search::DYNAMIC_MAX)
                 throw Error(fmt::format("{}: gptq needs static NVFP4 weights (block_sizes type static), as in "
                                         "ModelOpt's gptq recipes", wq));
             lp.gptq = true;
             lp.gptq_options = algo.gptq_options;
-            lp.algorithm += " + gptq";
-            plan.needs_calibration.push_back(wq);  // the Hessian of its input
+            lp.algorithm += lp.gptq_options.act_order ? " + gptq act_order" : " + gptq";
         }
+        if ((lp.gptq || lp.local_hessian) && m.layer < 0)
+            throw Error(fmt::format("{}: gptq / local_hessian run layer by layer inside the decoder; {} is outside "
+                                    "it: disable '{}' or give it a rule without these algorithms", wq, m.name, wq));
+        if (lp.gptq || lp.local_hessian) plan.needs_calibration.push_back(wq);  // the Hessian of its input
         if (info.quantizes_activations && in.enable && !in.dynamic) {
             if (in.constant_amax) {
                 lp.input_constant_amax = *in.constant_amax;

@@ -25,10 +25,11 @@ struct LinearPlan {
     std::optional<Format> format;       // nullopt: written unchanged
     format::Nvfp4Config nvfp4;          // NVFP4 family: search, four-over-six (shared amax set later)
     std::vector<float> fp8_multipliers; // FP8 weights under an mse sweep: per-tensor candidates
-    std::string algorithm;              // "max", "mse 39x[0.25..4]", "fp8 sweep", "4/6 mse [1, 1.5]"
+    std::string algorithm;              // "max", "mse 39x[0.25..4]", "fp8 sweep", "4/6 mse [1, 1.5]", "local_hessian fp8 sweep"
     std::string skipped;                // why an enabled weight quantizer was left unquantized
     bool input_calibrated = false;      // the input quantizer needs activation statistics
     std::optional<double> input_constant_amax;  // constant_amax pins input_scale without data
+    bool local_hessian = false;         // the scale search's loss is dw^T H dw (needs block Hessians)
     bool gptq = false;                  // GPTQ after the scale search (the block codes stay fixed)
     algo::GptqOptions gptq_options;
 };

@@ -279,7 +279,8 @@ const std::vector<MethodSpec>& method_table() {
                            {"stop_multiplier", Kind::Number}, {"fp8_scale_sweep", Kind::Bool},
                            {"block_size", Kind::Int}, {"debug", Kind::Bool},
                            {"distributed_sync", Kind::Bool}, {"shared_states", Kind::Raw}}},
-        {"gptq", {{"perc_damp", Kind::Number}, {"block_size", Kind::Int}, {"fused", Kind::Bool}}},
+        // act_order is microscale's (ModelOpt's gptq has none, spec §5.5).
+        {"gptq", {{"perc_damp", Kind::Number}, {"block_size", Kind::Int}, {"fused", Kind::Bool}, {"act_order", Kind::Bool}}},
         {"awq_lite", {{"alpha_step", Kind::Number}, {"debug", Kind::Bool}}},
         {"awq_clip", {{"max_co_batch_size", Kind::Int}, {"max_tokens_per_batch", Kind::Int},
                       {"min_clip_ratio", Kind::Number}, {"shrink_step", Kind::Number}, {"debug", Kind::Bool}}},

@@ -1,11 +1,14 @@
-// GPTQ with fixed NVFP4 block scales: the Hessian accumulator's running mean, the objective
-// lowered against round-to-nearest with the same scales, dead inputs, the identity fallback.
+// GPTQ with a fixed grid (NVFP4 block scales, FP8 per-tensor scale): the Hessian accumulator's
+// running mean, the objective lowered against round-to-nearest with the same grid, dead inputs,
+// the identity fallback, the blocked path against the reference loop, act_order.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
 #include "algo/gptq.h"
+#include "core/thread_pool.h"
+#include "format/codec/e4m3.h"
 #include "format/nvfp4_block.h"
 
 using namespace microscale;
@@ -125,4 +128,96 @@ TEST(Gptq, DeadInputsAndIdentityFallback) {
     algo::fake_quantize_fixed(p.w, p.out, p.in, codes, wsf2, q_rtn);
     algo::fake_quantize_fixed(f.weight, p.out, p.in, codes, wsf2, q_f);
     EXPECT_EQ(q_rtn, q_f) << "with an identity U no error propagates: the result is RTN";
+}
+
+namespace {
+
+float fp8_scale_of(const Problem& p) {
+    float a = 0;
+    for (float v : p.w) a = std::fmax(a, std::fabs(v));
+    return a * format::kRecip448;
+}
+
+size_t equal_quantized(const Problem& p, const algo::GptqResult& a, const algo::GptqResult& b, const algo::FixedGrid& g) {
+    std::vector<float> qa(p.w.size()), qb(p.w.size());
+    algo::fake_quantize_fixed(a.weight, p.out, p.in, g, qa);
+    algo::fake_quantize_fixed(b.weight, p.out, p.in, g, qb);
+    size_t same = 0;
+    for (size_t i = 0; i < qa.size(); ++i) same += qa[i] == qb[i];
+    return same;
+}
+
+}  // namespace
+
+// The blocked fast path (row-parallel blocks, sgemm lazy updates) against the plain column loop:
+// the same math in another fp32 order, so nearly the same codes and objective.
+TEST(Gptq, BlockedMatchesTheReferenceColumnLoop) {
+    core::ThreadPool pool(2);
+    for (uint32_t seed : {11u, 12u}) {
+        const Problem p = make_problem(seed);
+        algo::HessianAccumulator acc(p.in);
+        acc.add(p.x.data(), p.n, p.in);
+        float wsf2 = 0;
+        const auto codes = static_max_codes(p, wsf2);
+        for (const algo::FixedGrid& g : {algo::FixedGrid::nvfp4(codes, wsf2), algo::FixedGrid::fp8(fp8_scale_of(p))})
+            for (bool act_order : {false, true})
+                for (int bs : {16, 128}) {
+                    algo::GptqOptions o;
+                    o.block_size = bs;
+                    o.act_order = act_order;
+                    const auto fast = algo::gptq(p.w, p.out, p.in, acc.hessian(), g, o, &pool);
+                    const auto ref = algo::gptq_ref(p.w, p.out, p.in, acc.hessian(), g, o);
+                    EXPECT_EQ(fast.objective_rtn, ref.objective_rtn);
+                    EXPECT_NEAR(fast.objective_gptq, ref.objective_gptq, 0.02 * ref.objective_gptq)
+                        << "seed " << seed << " act_order " << act_order << " block " << bs;
+                    EXPECT_GE(equal_quantized(p, fast, ref, g), p.w.size() * 98 / 100);
+                }
+    }
+}
+
+TEST(Gptq, Fp8GridLowersTheObjectiveAndEncodesWhatItRounds) {
+    for (uint32_t seed : {21u, 22u}) {
+        const Problem p = make_problem(seed);
+        algo::HessianAccumulator acc(p.in);
+        acc.add(p.x.data(), p.n, p.in);
+        const float s = fp8_scale_of(p);
+        const auto r = algo::gptq(p.w, p.out, p.in, acc.hessian(), algo::FixedGrid::fp8(s));
+        EXPECT_LT(r.objective_gptq, 0.8 * r.objective_rtn) << "seed " << seed;
+        // The exported codes decode to exactly the values GPTQ rounded to.
+        const auto codes = algo::encode_fp8_fixed(r.weight, s);
+        std::vector<float> q(p.w.size());
+        algo::fake_quantize_fixed(r.weight, p.out, p.in, algo::FixedGrid::fp8(s), q);
+        for (size_t i = 0; i < q.size(); ++i) ASSERT_EQ(codec::e4m3_to_float(codes[i]) * s, q[i]) << i;
+    }
+}
+
+TEST(Gptq, ActOrderLowersTheObjectiveAndFollowsTheHessianDiagonal) {
+    const Problem p = make_problem(31);
+    algo::HessianAccumulator acc(p.in);
+    acc.add(p.x.data(), p.n, p.in);
+    float wsf2 = 0;
+    const auto codes = static_max_codes(p, wsf2);
+    algo::GptqOptions o;
+    o.act_order = true;
+    const auto r = algo::gptq(p.w, p.out, p.in, acc.hessian(), algo::FixedGrid::nvfp4(codes, wsf2), o);
+    EXPECT_LT(r.objective_gptq, 0.8 * r.objective_rtn);
+    const auto plain = algo::gptq(p.w, p.out, p.in, acc.hessian(), algo::FixedGrid::nvfp4(codes, wsf2));
+    EXPECT_NE(r.weight, plain.weight) << "act_order must change the column order";
+
+    // Per-tensor FP8 has no column blocks, so act_order makes GPTQ equivariant under a column
+    // permutation of the problem: permuting W and H permutes the result, bit for bit.
+    const float s = fp8_scale_of(p);
+    std::vector<int64_t> perm(static_cast<size_t>(p.in));
+    for (int64_t i = 0; i < p.in; ++i) perm[size_t(i)] = (i * 37 + 5) % p.in;  // 37 is coprime to 128
+    std::vector<float> wp(p.w.size()), hp(acc.hessian().size());
+    for (int64_t r2 = 0; r2 < p.out; ++r2)
+        for (int64_t j = 0; j < p.in; ++j) wp[size_t(r2 * p.in + j)] = p.w[size_t(r2 * p.in + perm[size_t(j)])];
+    for (int64_t i = 0; i < p.in; ++i)
+        for (int64_t j = 0; j < p.in; ++j)
+            hp[size_t(i * p.in + j)] = acc.hessian()[size_t(perm[size_t(i)] * p.in + perm[size_t(j)])];
+    const auto a = algo::gptq(p.w, p.out, p.in, acc.hessian(), algo::FixedGrid::fp8(s), o);
+    const auto b = algo::gptq(wp, p.out, p.in, hp, algo::FixedGrid::fp8(s), o);
+    for (int64_t r2 = 0; r2 < p.out; ++r2)
+        for (int64_t j = 0; j < p.in; ++j)
+            ASSERT_EQ(b.weight[size_t(r2 * p.in + j)], a.weight[size_t(r2 * p.in + perm[size_t(j)])]) << r2 << "," << j;
 }

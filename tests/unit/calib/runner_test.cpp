@@ -1,5 +1,5 @@
 // The sequential runner gives the same statistics whether activations stay in memory or spill to
-// a temporary file, and reports which happened.
+// a temporary file, and reports which happened; after_layer changes reach the next layer on rerun.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -48,4 +48,48 @@ TEST(CalibRunner, SpillToFileGivesTheSameStatistics) {
     EXPECT_EQ(a.v_amax, b.v_amax);
     EXPECT_EQ(a.input_amax.size(), 2u * 7u + 1u);  // 7 linears per layer + lm_head
     EXPECT_GT(a.input_amax.at("model.layers.1.mlp.down_proj"), 0.0f);
+}
+
+// after_layer sees the layer's unchanged inputs; with rerun_after_layer its changes reach the next
+// layer (as quantize_layer's do), without it they do not.
+TEST(CalibRunner, AfterLayerChangesReachTheNextLayerOnlyWhenRerun) {
+    microscale::test::TempDir tmp("ms-runner");
+    model::SyntheticSpec spec;
+    spec.hidden = 128;
+    spec.vocab = 256;
+    model::write_synthetic_llama(tmp.path / "m", spec);
+    calib::CalibSet set;
+    std::mt19937 rng(5);
+    for (int s = 0; s < 5; ++s) {
+        std::vector<int32_t> seq(32);
+        for (auto& t : seq) t = int32_t(rng() % 255 + 1);
+        set.samples.push_back(seq);
+    }
+    model::ModelForward fwd(tmp.path / "m", 2);
+    const auto halve = [](model::DecoderLayerWeights& w) {
+        for (auto& l : w.linears)
+            if (l.name.ends_with("down_proj"))
+                for (float& v : l.weight) v *= 0.5f;
+    };
+    calib::RunnerOptions before, after, after_no_rerun, plain;
+    before.quantize_layer = halve;
+    before.batch_sequences = after.batch_sequences = after_no_rerun.batch_sequences = 2;
+    after.after_layer = halve;
+    after_no_rerun.rerun_after_layer = false;
+    int calls = 0;
+    after_no_rerun.after_layer = [&](model::DecoderLayerWeights& w) {
+        ++calls;
+        halve(w);
+    };
+    const auto a = calib::calibrate_max(fwd, set, before);
+    const auto b = calib::calibrate_max(fwd, set, after);
+    const auto c = calib::calibrate_max(fwd, set, after_no_rerun);
+    const auto d = calib::calibrate_max(fwd, set, plain);
+    EXPECT_EQ(calls, 2);
+    const std::string next = "model.layers.1.self_attn.q_proj";
+    EXPECT_EQ(b.input_amax.at(next), a.input_amax.at(next)) << "rerun: layer 1 sees the changed layer 0";
+    EXPECT_NE(b.input_amax.at(next), d.input_amax.at(next));
+    EXPECT_EQ(c.input_amax.at(next), d.input_amax.at(next)) << "no rerun: layer 1 sees the original outputs";
+    EXPECT_EQ(b.input_amax.at("model.layers.0.mlp.down_proj"), d.input_amax.at("model.layers.0.mlp.down_proj"))
+        << "after_layer observes the layer as loaded";
 }
