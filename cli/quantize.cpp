@@ -6,6 +6,7 @@
 #include "calib/dataset.h"
 #include "cli/commands.h"
 #include "microscale/error.h"
+#include "pipeline/progress.h"
 #include "pipeline/quantize_job.h"
 
 namespace microscale::cli {
@@ -35,6 +36,8 @@ void register_quantize(CLI::App& app) {
     auto shard = std::make_shared<std::string>("5GB");
     auto json = std::make_shared<bool>(false);
     auto backend = std::make_shared<std::string>("simd");
+    auto progress = std::make_shared<std::string>("auto");
+    auto write_mode = std::make_shared<std::string>("direct");
     auto* cmd = app.add_subcommand("quantize", "Quantize a Hugging Face checkpoint with a ModelOpt recipe and export it");
     cmd->footer(
         "\nExamples:\n"
@@ -68,6 +71,16 @@ void register_quantize(CLI::App& app) {
         ->check(CLI::IsMember({"modelopt", "compressed-tensors"}))
         ->capture_default_str();
     cmd->add_flag("--json", *json, "Print the final report as JSON on stdout");
+    cmd->add_option("--progress", *progress,
+                    "Progress on stderr: auto (a bar on a terminal, else lines), bar (one updating line: tensor "
+                    "i/n, bytes, GB/s, ETA), lines (one aligned line per tensor) or none")
+        ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
+        ->capture_default_str();
+    cmd->add_option("--write-mode", *write_mode,
+                    "How shards reach the disk: direct (O_DIRECT from aligned blocks, no page-cache copy; buffered "
+                    "where the filesystem refuses it) or buffered (write() into the page cache). Same bytes")
+        ->check(CLI::IsMember({"direct", "buffered"}))
+        ->capture_default_str();
     // Calibration (W4A4 NVFP4, FP8 W8A8, calibrated KV cache).
     auto calib_file = std::make_shared<std::string>();
     auto calib = std::make_shared<calib::CalibOptions>();
@@ -91,7 +104,7 @@ void register_quantize(CLI::App& app) {
                     "Reuse saved calibration statistics instead of running the forward pass")->group("Calibration");
     cmd->add_option("--save-calib-stats", opts->calibration.stats_out, "Save the calibration statistics (JSON)")
         ->group("Calibration");
-    cmd->final_callback([opts, shard, json, backend, calib_file, calib, calib_format, calib_mem] {
+    cmd->final_callback([opts, shard, json, backend, progress, write_mode, calib_file, calib, calib_format, calib_mem] {
         opts->max_shard_bytes = parse_size(*shard);
         opts->calibration.activation_budget_bytes = parse_size(*calib_mem);
         if (!calib_file->empty()) {
@@ -103,22 +116,21 @@ void register_quantize(CLI::App& app) {
             opts->calibration.data = *calib;
         }
         opts->backend = *backend == "ref" ? format::Backend::REF : format::Backend::SIMD;
+        opts->write_mode = *write_mode == "buffered" ? io::WriteMode::BUFFERED : io::WriteMode::DIRECT;
         if (!opts->dry_run && opts->output_dir.empty()) throw Error("--output is required (or use --dry-run)");
+        pipeline::ProgressPrinter printer(
+            pipeline::resolve_progress_mode(*pipeline::progress_mode_from_name(*progress), fileno(stderr)), stderr);
         pipeline::JobCallbacks cb;
-        cb.on_log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+        cb.on_log = [&](const std::string& line) { printer.log(line); };
         // The plan goes to stdout (it is the result of --dry-run), progress to stderr.
         cb.on_plan = [&](const std::string& plan, const std::vector<std::string>&) {
             if (opts->dry_run || !*json) fmt::print("{}", plan);
             std::fflush(stdout);
         };
-        cb.on_tensor = [&](size_t i, size_t n, const pipeline::TensorReport& t) {
-            const std::string err = t.rel_mse >= 0 ? fmt::format("rel.mse {:.2e}", t.rel_mse) : std::string(16, ' ');
-            const std::string what = t.format == "-" ? std::string("copy") : t.format + " " + t.algorithm;
-            fmt::print(stderr, "[{:>4}/{:>4}] {:<52} {:>5} -> {:<30} {:>9.2f} -> {:>8.2f} MiB  {}  {:6.3f} s\n", i + 1,
-                       n, t.name, t.input_dtype, what, double(t.input_bytes) / 1048576.0, double(t.output_bytes) / 1048576.0, err,
-                       t.seconds);
-        };
+        cb.on_start = [&](size_t n, uint64_t bytes) { printer.start(n, bytes); };
+        cb.on_tensor = [&](size_t i, size_t n, const pipeline::TensorReport& t) { printer.tensor(i, n, t); };
         const pipeline::QuantizeReport r = pipeline::run_quantize(*opts, cb);
+        printer.finish();
         if (opts->dry_run) return;
         if (*json) {
             nlohmann::ordered_json j;

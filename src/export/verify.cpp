@@ -11,9 +11,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "export/code_scan.h"
 #include "export/inspect.h"
-#include "format/codec/e4m3.h"
-#include "format/codec/e8m0.h"
 #include "io/checkpoint.h"
 #include "microscale/dtype.h"
 #include "microscale/error.h"
@@ -77,7 +76,8 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 class Verifier {
 public:
-    Verifier(const std::filesystem::path& dir, VerifyReport& r) : dir_(dir), r_(r), ck_(io::Checkpoint::open(dir)) {}
+    Verifier(const std::filesystem::path& dir, VerifyReport& r, core::ThreadPool* pool)
+        : dir_(dir), r_(r), ck_(io::Checkpoint::open(dir)), pool_(pool) {}
 
     void run();
 
@@ -101,10 +101,18 @@ private:
     std::optional<float> positive_scalar(const io::TensorRef& t, bool allow_1elem);
     void check_block_codes(const io::TensorRef& t, ScaleType type, int64_t blocks_per_row);
     void check_fp8_elements(const io::TensorRef& t);
+    void run_scans();
 
     const std::filesystem::path& dir_;
     VerifyReport& r_;
     io::Checkpoint ck_;
+    core::ThreadPool* pool_;
+    struct Scan {
+        const io::TensorRef* tensor;
+        CodeKind kind;
+        int64_t blocks_per_row;  // for "row r block b" in messages
+    };
+    std::vector<Scan> scans_;  // queued by check_block_codes / check_fp8_elements
     std::vector<Module> modules_;
     std::unordered_map<std::string, size_t> index_;
     std::vector<std::string> exclude_;               // fnmatch patterns (ModelOpt) / names (CT)
@@ -167,43 +175,37 @@ std::optional<float> Verifier::positive_scalar(const io::TensorRef& t, bool allo
     return v;
 }
 
+// The byte scans are queued and run together over the pool at the end (run_scans).
 void Verifier::check_block_codes(const io::TensorRef& t, ScaleType type, int64_t blocks_per_row) {
-    const auto bytes = ck_.bytes(t);
-    size_t nan = 0, zero = 0, neg = 0;
-    std::optional<size_t> first_nan, first_zero, first_neg;
-    for (size_t i = 0; i < bytes.size(); ++i) {
-        const uint8_t c = bytes[i];
-        if (type == ScaleType::E4M3) {
-            // NaN first (0xFF is NaN with the sign bit), then zero (+-0), then any other negative.
-            if (codec::e4m3_is_nan(c)) {
-                if (!nan++) first_nan = i;
-            } else if ((c & 0x7F) == 0) {
-                if (!zero++) first_zero = i;
-            } else if (c & 0x80) {
-                if (!neg++) first_neg = i;
-            }
-        } else if (c == codec::kE8M0NaN) {
-            if (!nan++) first_nan = i;
-        }
-    }
-    const auto at = [&](size_t i) {
-        const int64_t bpr = blocks_per_row > 0 ? blocks_per_row : 1;
-        return fmt::format("row {} block {}: 0x{:02X}", int64_t(i) / bpr, int64_t(i) % bpr, bytes[i]);
-    };
-    const char* kind = type == ScaleType::E4M3 ? "E4M3" : "E8M0";
-    if (nan) problem(fmt::format("{}: {} NaN {} block scale code(s) (first at {})", t.info->name, nan, kind, at(*first_nan)));
-    if (zero) problem(fmt::format("{}: {} zero block scale code(s) (first at {})", t.info->name, zero, at(*first_zero)));
-    if (neg) problem(fmt::format("{}: {} negative block scale code(s) (first at {})", t.info->name, neg, at(*first_neg)));
-    t.file->release(*t.info);
+    scans_.push_back({&t, type == ScaleType::E4M3 ? CodeKind::E4M3_SCALE : CodeKind::E8M0_SCALE, blocks_per_row});
 }
 
-void Verifier::check_fp8_elements(const io::TensorRef& t) {
-    const auto bytes = ck_.bytes(t);
-    size_t nan = 0, first = 0;
-    for (size_t i = 0; i < bytes.size(); ++i)
-        if (codec::e4m3_is_nan(bytes[i]) && !nan++) first = i;
-    if (nan) problem(fmt::format("{}: {} NaN E4M3 weight code(s) (first at element {})", t.info->name, nan, first));
-    t.file->release(*t.info);
+void Verifier::check_fp8_elements(const io::TensorRef& t) { scans_.push_back({&t, CodeKind::E4M3_ELEMENT, 0}); }
+
+void Verifier::run_scans() {
+    std::vector<CodeScanJob> jobs;
+    for (const Scan& s : scans_) jobs.push_back({ck_.bytes(*s.tensor), s.kind});
+    const std::vector<CodeCounts> counts = scan_codes(jobs, pool_);
+    for (size_t j = 0; j < scans_.size(); ++j) {
+        const io::TensorRef& t = *scans_[j].tensor;
+        const CodeCounts& c = counts[j];
+        const auto bytes = jobs[j].bytes;
+        if (scans_[j].kind == CodeKind::E4M3_ELEMENT) {
+            if (c.nan)
+                problem(fmt::format("{}: {} NaN E4M3 weight code(s) (first at element {})", t.info->name, c.nan, c.first_nan));
+        } else {
+            const auto at = [&](size_t i) {
+                const int64_t bpr = scans_[j].blocks_per_row > 0 ? scans_[j].blocks_per_row : 1;
+                return fmt::format("row {} block {}: 0x{:02X}", int64_t(i) / bpr, int64_t(i) % bpr, bytes[i]);
+            };
+            const char* kind = scans_[j].kind == CodeKind::E4M3_SCALE ? "E4M3" : "E8M0";
+            if (c.nan) problem(fmt::format("{}: {} NaN {} block scale code(s) (first at {})", t.info->name, c.nan, kind, at(c.first_nan)));
+            if (c.zero) problem(fmt::format("{}: {} zero block scale code(s) (first at {})", t.info->name, c.zero, at(c.first_zero)));
+            if (c.neg) problem(fmt::format("{}: {} negative block scale code(s) (first at {})", t.info->name, c.neg, at(c.first_neg)));
+        }
+        t.file->release(*t.info);
+    }
+    scans_.clear();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,6 +331,14 @@ void Verifier::scan_modules() {
         Module& m = modules_[it->second];
         m.all.push_back(&t);
         if (tn.role != TensorRole::OTHER) m.roles[tn.role] = &t;
+        // Start reading what the checks will read (scale codes, FP8 weights, scalars) all at once:
+        // a file written with O_DIRECT comes back from the disk, and one deep queue of reads beats
+        // faulting pages in one tensor at a time. Packed 4-bit data and float copies are not read.
+        const bool packed = (tn.role == TensorRole::WEIGHT || tn.role == TensorRole::WEIGHT_PACKED) &&
+                            t.info->dtype == DType::U8;
+        const bool float_copy = dtype_is_float(t.info->dtype) && t.info->dtype != DType::F8_E4M3 &&
+                                t.info->nbytes() > 64;
+        if (!packed && !float_copy) t.file->prefetch(*t.info);
     }
     r_.tensor_count = ck_.tensors().size();
 }
@@ -754,19 +764,20 @@ void Verifier::run() {
     r_.quantized_layers = layer_format_.size();
     check_fused_groups(ct);
     check_kv_scales();
+    run_scans();
 }
 
 }  // namespace
 
-VerifyReport check_export(const std::filesystem::path& dir) {
+VerifyReport check_export(const std::filesystem::path& dir, core::ThreadPool* pool) {
     VerifyReport r;
     r.dir = dir;
-    Verifier(dir, r).run();
+    Verifier(dir, r, pool).run();
     return r;
 }
 
-VerifyReport verify_export(const std::filesystem::path& dir) {
-    VerifyReport r = check_export(dir);
+VerifyReport verify_export(const std::filesystem::path& dir, core::ThreadPool* pool) {
+    VerifyReport r = check_export(dir, pool);
     if (r.problems.empty()) return r;
     std::string msg = fmt::format("verify {}: {} problem(s)", dir.string(), r.problems.size());
     for (size_t i = 0; i < r.problems.size() && i < kMaxListedProblems; ++i) msg += "\n  - " + r.problems[i];

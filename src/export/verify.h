@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+namespace microscale::core {
+class ThreadPool;
+}
+
 namespace microscale::exporter {
 
 struct VerifyReport {
@@ -30,12 +34,13 @@ struct VerifyReport {
 };
 
 // Runs every check and returns all findings without throwing for them (throws only when the
-// checkpoint itself cannot be opened).
-VerifyReport check_export(const std::filesystem::path& dir);
+// checkpoint itself cannot be opened). The byte scans run over pool when given (same findings,
+// in the same order, for any thread count).
+VerifyReport check_export(const std::filesystem::path& dir, core::ThreadPool* pool = nullptr);
 
 // check_export, then throws microscale::Error listing the first ~20 problems (and how many in
 // all) when there is any.
-VerifyReport verify_export(const std::filesystem::path& dir);
+VerifyReport verify_export(const std::filesystem::path& dir, core::ThreadPool* pool = nullptr);
 
 // One line: "verified DIR: modelopt NVFP4, 42 quantized layers (nvfp4 42), ...".
 std::string verify_summary(const VerifyReport& r);

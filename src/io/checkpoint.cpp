@@ -181,8 +181,8 @@ ShardPlan plan_shards(std::span<const uint64_t> tensor_bytes, uint64_t max_shard
 }
 
 ShardedWriter::ShardedWriter(fs::path dir, std::vector<TensorDecl> tensors, Metadata metadata,
-                             uint64_t max_shard_bytes)
-    : dir_(std::move(dir)), decls_(std::move(tensors)), metadata_(std::move(metadata)) {
+                             uint64_t max_shard_bytes, WriteMode mode)
+    : dir_(std::move(dir)), decls_(std::move(tensors)), metadata_(std::move(metadata)), mode_(mode) {
     if (max_shard_bytes == 0) throw Error(dir_.string() + ": max shard size must be positive");
     std::vector<uint64_t> sizes;
     sizes.reserve(decls_.size());
@@ -216,7 +216,7 @@ SafetensorsWriter& ShardedWriter::current(std::string_view name) {
     std::vector<TensorDecl> mine;
     for (size_t i = 0; i < decls_.size(); ++i)
         if (plan_.shard_of[i] == k) mine.push_back(decls_[i]);
-    writers_.push_back(std::make_unique<SafetensorsWriter>(dir_ / plan_.files[k], std::move(mine), metadata_));
+    writers_.push_back(std::make_unique<SafetensorsWriter>(dir_ / plan_.files[k], std::move(mine), metadata_, mode_));
     return *writers_.back();
 }
 

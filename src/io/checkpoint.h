@@ -69,7 +69,7 @@ ShardPlan plan_shards(std::span<const uint64_t> tensor_bytes,
 class ShardedWriter {
 public:
     ShardedWriter(std::filesystem::path dir, std::vector<TensorDecl> tensors, Metadata metadata = {},
-                  uint64_t max_shard_bytes = kDefaultMaxShardBytes);
+                  uint64_t max_shard_bytes = kDefaultMaxShardBytes, WriteMode mode = WriteMode::BUFFERED);
     ShardedWriter(const ShardedWriter&) = delete;
     ShardedWriter& operator=(const ShardedWriter&) = delete;
     ~ShardedWriter();
@@ -87,6 +87,7 @@ private:
     std::filesystem::path dir_;
     std::vector<TensorDecl> decls_;
     Metadata metadata_;
+    WriteMode mode_;
     ShardPlan plan_;
     std::vector<std::unique_ptr<SafetensorsWriter>> writers_;  // opened so far, in shard order
     bool failed_ = false;

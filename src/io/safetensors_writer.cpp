@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -15,6 +16,9 @@ namespace microscale::io {
 namespace {
 
 constexpr size_t kBufferBytes = 1 << 20;
+// DIRECT staging block: large enough that the device sees deep queues from one synchronous write.
+constexpr size_t kStagingBytes = 8 << 20;
+static_assert(kStagingBytes % kDirectAlign == 0);
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -36,12 +40,27 @@ void fsync_dir(const std::filesystem::path& dir) {
 
 }  // namespace
 
-TempFile::TempFile(std::filesystem::path final_path) : final_path_(std::move(final_path)) {
+TempFile::TempFile(std::filesystem::path final_path, WriteMode mode) : final_path_(std::move(final_path)) {
     if (final_path_.filename().empty())
         throw Error(final_path_.string() + ": output path has no file name");
     temp_path_ = final_path_;
     temp_path_ += ".tmp-" + std::to_string(getpid()) + "-" + random_suffix();
-    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    bool buffered = mode == WriteMode::BUFFERED;
+#ifdef O_DIRECT
+    // A filesystem without O_DIRECT (EINVAL; some create the file first) gets a buffered file.
+    if (!buffered) {
+        fd_ = ::open(temp_path_.c_str(), flags | O_DIRECT, 0644);
+        direct_ = fd_ >= 0;
+        if (fd_ < 0 && errno == EINVAL) {
+            ::unlink(temp_path_.c_str());  // the name is ours alone (random, O_EXCL)
+            buffered = true;
+        }
+    }
+#else
+    buffered = true;
+#endif
+    if (buffered) fd_ = ::open(temp_path_.c_str(), flags, 0644);
     if (fd_ < 0)
         throw Error(final_path_.string() + ": cannot create temporary file " +
                     temp_path_.string() + ": " + errno_text());
@@ -69,18 +88,35 @@ void TempFile::write_all(const uint8_t* data, size_t n) {
         const ssize_t w = ::write(fd_, data, std::min<size_t>(n, 1u << 30));
         if (w < 0) {
             if (errno == EINTR) continue;
+#ifdef O_DIRECT
+            // Some filesystems accept O_DIRECT at open and refuse the write (alignment rules of
+            // their own): carry on buffered, same bytes.
+            if (errno == EINVAL && direct_) {
+                direct_ = false;
+                const int fl = fcntl(fd_, F_GETFL);
+                if (fl >= 0 && fcntl(fd_, F_SETFL, fl & ~O_DIRECT) == 0) continue;
+            }
+#endif
             throw Error(final_path_.string() + ": write to " + temp_path_.string() +
                         " failed: " + errno_text());
         }
         data += w;
         n -= static_cast<size_t>(w);
     }
+    if (direct_) return;  // nothing in the page cache to write back
 #ifdef __linux__
     // Start writing the new bytes back to disk now, without waiting, so the final fsync has
     // little left to do and the disk works while the next tensor is quantized. A hint only:
     // failures are ignored (fsync at commit still decides).
     ::sync_file_range(fd_, static_cast<off_t>(start), static_cast<off_t>(written_ - start), SYNC_FILE_RANGE_WRITE);
 #endif
+}
+
+void TempFile::truncate(uint64_t size) {
+    if (fd_ < 0) throw Error(final_path_.string() + ": truncate after close");
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
+        throw Error(final_path_.string() + ": truncate of " + temp_path_.string() + " failed: " + errno_text());
+    written_ = size;
 }
 
 void TempFile::sync_and_close() {
@@ -111,7 +147,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 }
 
 SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<TensorDecl> tensors,
-                                     Metadata metadata)
+                                     Metadata metadata, WriteMode mode)
     : path_(std::move(path)), decls_(std::move(tensors)) {
     // Validate everything before creating a file.
     const std::string header = build_safetensors_header(decls_, metadata, path_.string());
@@ -120,18 +156,54 @@ SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<Ten
         sizes_.push_back(tensor_nbytes(d, path_.string()));
         total_bytes_ += sizes_.back();
     }
-    file_ = std::make_unique<TempFile>(path_);
+    file_ = std::make_unique<TempFile>(path_, mode);
+    if (file_->direct()) {
+        void* p = std::aligned_alloc(kDirectAlign, kStagingBytes);
+        if (!p) throw Error(path_.string() + ": cannot allocate the write staging buffer");
+        staging_ = {static_cast<uint8_t*>(p), std::free};
+    }
     uint8_t len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(header.size() >> (8 * i));
     try {
-        file_->write_all(len, 8);
-        file_->write_all(reinterpret_cast<const uint8_t*>(header.data()), header.size());
+        if (staging_) {
+            stage(len, 8);
+            stage(reinterpret_cast<const uint8_t*>(header.data()), header.size());
+        } else {
+            file_->write_all(len, 8);
+            file_->write_all(reinterpret_cast<const uint8_t*>(header.data()), header.size());
+        }
     } catch (...) {
         failed_ = true;
         file_.reset();
         throw;
     }
-    buffer_.reserve(kBufferBytes);
+    if (!staging_) buffer_.reserve(kBufferBytes);
+}
+
+void SafetensorsWriter::stage(const uint8_t* data, size_t n) {
+    file_bytes_ += n;
+    while (n > 0) {
+        const size_t k = std::min(n, kStagingBytes - staged_);
+        std::memcpy(staging_.get() + staged_, data, k);
+        staged_ += k;
+        data += k;
+        n -= k;
+        if (staged_ == kStagingBytes) flush_staging(false);
+    }
+}
+
+// Full blocks keep every write aligned; the last one is padded to the alignment with zeros and
+// the padding truncated away, so the file ends where the data does.
+void SafetensorsWriter::flush_staging(bool last) {
+    if (staged_ == 0) return;
+    size_t n = staged_;
+    if (last) {
+        n = (staged_ + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+        std::memset(staging_.get() + staged_, 0, n - staged_);
+    }
+    file_->write_all(staging_.get(), n);
+    staged_ = 0;
+    if (last && n != 0) file_->truncate(file_bytes_);
 }
 
 SafetensorsWriter::~SafetensorsWriter() = default;  // an uncommitted TempFile removes itself
@@ -179,11 +251,13 @@ void SafetensorsWriter::put(std::string_view name, std::span<const uint8_t> data
              std::to_string(written_in_tensor_) + " overruns it");
 
     try {
-        if (buffer_.size() + data.size() > kBufferBytes) flush_buffer();
-        if (data.size() >= kBufferBytes)
-            file_->write_all(data.data(), data.size());
-        else
-            buffer_.insert(buffer_.end(), data.begin(), data.end());
+        if (staging_) {
+            stage(data.data(), data.size());
+        } else {
+            if (buffer_.size() + data.size() > kBufferBytes) flush_buffer();
+            if (data.size() >= kBufferBytes) file_->write_all(data.data(), data.size());
+            else buffer_.insert(buffer_.end(), data.begin(), data.end());
+        }
     } catch (const Error&) {
         failed_ = true;
         file_.reset();
@@ -213,7 +287,8 @@ void SafetensorsWriter::finish() {
              " tensors not fully written");
     }
     try {
-        flush_buffer();
+        if (staging_) flush_staging(true);
+        else flush_buffer();
         file_->sync_and_close();
     } catch (const Error&) {
         failed_ = true;

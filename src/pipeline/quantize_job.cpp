@@ -31,8 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Rows per tensor the reconstruction error is measured on (evenly spaced).
-constexpr int64_t kErrorRows = 128;
 // Output bytes allowed in flight between the quantizer and the writer thread.
 constexpr uint64_t kWriteQueueBytes = 256ull << 20;
 
@@ -230,9 +228,14 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     std::map<int, float> group_amax;              // fused group -> shared global amax (max over members)
     std::unordered_map<std::string, float> amax_of;  // weights whose amax the group pass already read
     {
-        io::ShardedWriter writer(out->temp(), decls, {{"format", "pt"}}, opts.max_shard_bytes);
+        io::ShardedWriter writer(out->temp(), decls, {{"format", "pt"}}, opts.max_shard_bytes, opts.write_mode);
         AsyncWriter aw(writer, kWriteQueueBytes);
         const auto& tensors = ckpt.tensors();
+        if (callbacks.on_start) {
+            uint64_t total = 0;
+            for (const io::TensorRef& t : tensors) total += t.info->nbytes();
+            callbacks.on_start(tensors.size(), total);
+        }
         for (size_t ti = 0; ti < tensors.size(); ++ti) {
             if (interrupted()) throw Error("interrupted; nothing was written to " + opts.output_dir.string());
             const io::TensorRef& t = tensors[ti];
@@ -342,7 +345,7 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     if (opts.verify) {
         const auto t_verify = Clock::now();
         verify_written(out->temp(), decls);
-        rep.notes.push_back(exporter::verify_summary(exporter::verify_export(out->temp())));
+        rep.notes.push_back(exporter::verify_summary(exporter::verify_export(out->temp(), &pool)));
         rep.verify_seconds = since(t_verify);
     }
     out->commit();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "format/quantize.h"
+#include "io/safetensors.h"
 #include "pipeline/activation_scales.h"
 #include "pipeline/plan.h"
 
@@ -25,6 +26,7 @@ struct QuantizeOptions {
     uint64_t max_shard_bytes = 5'000'000'000ull;      // HF "5GB"
     format::Backend backend = format::Backend::SIMD;
     bool verify = true;
+    io::WriteMode write_mode = io::WriteMode::DIRECT;  // shards: O_DIRECT (buffered where unsupported)
     std::string export_format = "modelopt";           // or "compressed-tensors" (llm-compressor / vLLM CT)
     CalibrationOptions calibration;  // activation statistics for W4A4 / W8A8 / KV-cache recipes
 };
@@ -57,11 +59,12 @@ struct QuantizeReport {
     bool dry_run = false;
 };
 
-// Callbacks while the job runs: the resolved plan before any tensor is written, then one
-// finished tensor at a time (index, count, report).
+// Callbacks while the job runs: the resolved plan before any tensor is written, the tensor count
+// and input bytes when streaming starts, then one finished tensor at a time (index, count, report).
 struct JobCallbacks {
     std::function<void(const std::string&)> on_log;  // calibration progress and notes
     std::function<void(const std::string& plan_text, const std::vector<std::string>& notes)> on_plan;
+    std::function<void(size_t n_tensors, uint64_t input_bytes)> on_start;
     std::function<void(size_t, size_t, const TensorReport&)> on_tensor;
 };
 

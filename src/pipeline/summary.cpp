@@ -7,6 +7,7 @@
 #include <map>
 
 #include "pipeline/quantize_job.h"
+#include "pipeline/reconstruction.h"
 
 namespace microscale::pipeline {
 
@@ -49,8 +50,8 @@ std::string summarize(const QuantizeReport& r) {
     if (!q.empty()) {
         double sum = 0;
         for (auto* t : q) sum += t->rel_mse;
-        s += fmt::format("reconstruction error (relative MSE on up to 128 evenly spaced rows per tensor): mean {:.3e}; worst:\n",
-                         sum / double(q.size()));
+        s += fmt::format("reconstruction error (relative MSE on up to {} evenly spaced rows per tensor): mean {:.3e}; worst:\n",
+                         kErrorRows, sum / double(q.size()));
         for (size_t i = 0; i < q.size() && i < 5; ++i)
             s += fmt::format("  {:.3e}  {} ({}, {})\n", q[i]->rel_mse, q[i]->name, q[i]->format, q[i]->algorithm);
     }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -272,4 +273,31 @@ TEST(QuantizeJob, KilledProcessLeavesNoOutput) {
     EXPECT_TRUE(fs::exists(out / "hf_quant_config.json"));
     for (const auto& e : fs::directory_iterator(tmp.path))
         EXPECT_EQ(e.path().filename().string().find("microscale-tmp"), std::string::npos) << e.path();
+}
+
+// How shards reach the disk (O_DIRECT blocks or page-cache writes, one shard or several) does not
+// change a byte of the output.
+TEST(QuantizeJob, WriteModesGiveTheSameFiles) {
+    TempDir tmp;
+    model::SyntheticSpec spec;
+    spec.hidden = 256;
+    const fs::path in = make_model(tmp.path / "in", spec);
+    for (uint64_t shard : {uint64_t{5'000'000'000ull}, uint64_t{300'000}}) {
+        std::map<std::string, std::string> files[2];
+        for (int k = 0; k < 2; ++k) {
+            const fs::path out = tmp.path / ("out" + std::to_string(k));
+            auto o = options(in, out, "W4A16_NVFP4_CFG");
+            o.write_mode = k ? io::WriteMode::DIRECT : io::WriteMode::BUFFERED;
+            o.max_shard_bytes = shard;
+            o.force = true;
+            pipeline::run_quantize(o);
+            for (const auto& e : fs::directory_iterator(out)) files[k][e.path().filename().string()] = file_bytes(e.path());
+        }
+        ASSERT_EQ(files[0].size(), files[1].size());
+        EXPECT_EQ(files[0].count("model.safetensors.index.json"), shard < 1'000'000 ? 1u : 0u) << "several shards";
+        for (const auto& [name, bytes] : files[0]) {
+            ASSERT_TRUE(files[1].count(name)) << name;
+            EXPECT_TRUE(files[1][name] == bytes) << name << " differs between buffered and direct writes";
+        }
+    }
 }
