@@ -116,15 +116,19 @@ Prepared prepare(std::span<const float> w_in, int64_t out, int64_t in, std::span
     mean_diag /= static_cast<double>(in);
     const float damp = static_cast<float>(opts.perc_damp * mean_diag);
     for (size_t i = 0; i < n; ++i) h[i * n + i] += damp;
-    // Hinv = (L L^T)^-1, then its upper Cholesky factor U (Hinv = U^T U).
+    // U upper with U^T U = inv(H), as ModelOpt's chol(cholesky_inverse(chol(H)), upper), in half
+    // the flops: H = V V^T with V = inv(U) upper, and with J the order reversal J H J = (J V J)(J V J)^T
+    // is an ordinary lower Cholesky factorization. So V = J chol(J H J) J and U = inv(V).
+    // Reversing both axes of a row-major square matrix reverses its storage.
     p.u = std::move(h);
+    std::reverse(p.u.begin(), p.u.end());
     const lapack_int li = static_cast<lapack_int>(in);
-    bool ok = LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'L', li, p.u.data(), li) == 0 &&
-              LAPACKE_spotri(LAPACK_ROW_MAJOR, 'L', li, p.u.data(), li) == 0;
+    bool ok = LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'L', li, p.u.data(), li) == 0;
     if (ok) {
-        for (size_t i = 0; i < n; ++i)  // spotri fills the lower triangle: mirror it
-            for (size_t j = i + 1; j < n; ++j) p.u[i * n + j] = p.u[j * n + i];
-        ok = LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'U', li, p.u.data(), li) == 0;
+        std::reverse(p.u.begin(), p.u.end());  // J L J: the lower factor becomes upper
+        for (size_t i = 0; i < n; ++i)
+            for (size_t j = 0; j < i; ++j) p.u[i * n + j] = 0.0f;
+        ok = LAPACKE_strtri(LAPACK_ROW_MAJOR, 'U', 'N', li, p.u.data(), li) == 0;
     }
     if (!ok) {
         p.identity_fallback = true;

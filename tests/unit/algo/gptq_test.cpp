@@ -7,6 +7,7 @@
 #include <random>
 
 #include "algo/gptq.h"
+#include "algo/gptq_detail.h"
 #include "core/thread_pool.h"
 #include "format/codec/e4m3.h"
 #include "format/nvfp4_block.h"
@@ -220,4 +221,41 @@ TEST(Gptq, ActOrderLowersTheObjectiveAndFollowsTheHessianDiagonal) {
     for (int64_t r2 = 0; r2 < p.out; ++r2)
         for (int64_t j = 0; j < p.in; ++j)
             ASSERT_EQ(b.weight[size_t(r2 * p.in + j)], a.weight[size_t(r2 * p.in + perm[size_t(j)])]) << r2 << "," << j;
+}
+
+// U is the upper Cholesky factor of inv(H + damp I): U^T U (H + damp I) = I, also under act_order
+// (in the permuted order).
+TEST(Gptq, PreparedFactorInvertsTheDampedHessian) {
+    const Problem p = make_problem(41);
+    algo::HessianAccumulator acc(p.in);
+    acc.add(p.x.data(), p.n, p.in);
+    float wsf2 = 0;
+    const auto codes = static_max_codes(p, wsf2);
+    for (bool act_order : {false, true}) {
+        algo::GptqOptions o;
+        o.act_order = act_order;
+        const auto prep = algo::detail::prepare(p.w, p.out, p.in, acc.hessian(), algo::FixedGrid::nvfp4(codes, wsf2), o);
+        ASSERT_FALSE(prep.identity_fallback);
+        const int64_t n = p.in;
+        double mean = 0;
+        for (int64_t i = 0; i < n; ++i) mean += acc.hessian()[size_t(i * n + i)];
+        const double damp = 0.01 * mean / double(n);
+        double worst = 0;
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                EXPECT_TRUE(j >= i || prep.u[size_t(i * n + j)] == 0.0f) << "upper triangular";
+                double s = 0;  // (U^T U Hd)[i][j] = sum_k sum_m U[k][i] U[k][m] Hd[m][j]
+                for (int64_t k = 0; k <= std::min(i, n - 1); ++k) {
+                    double um = 0;
+                    for (int64_t m = k; m < n; ++m) {
+                        const int64_t pm = prep.perm[size_t(m)], pj = prep.perm[size_t(j)];
+                        um += double(prep.u[size_t(k * n + m)]) *
+                              (double(acc.hessian()[size_t(pm * n + pj)]) + (pm == pj ? damp : 0.0));
+                    }
+                    s += double(prep.u[size_t(k * n + i)]) * um;
+                }
+                worst = std::max(worst, std::fabs(s - (i == j ? 1.0 : 0.0)));
+            }
+        EXPECT_LT(worst, 1e-3) << "act_order " << act_order;
+    }
 }
