@@ -33,6 +33,8 @@ void register_autoquant(CLI::App& app) {
         "      --recipe-out ./plan.yaml                       # the recipe only, no checkpoint\n"
         "  microscale quantize --model ./m --recipe ./m-aq.yaml --calib ./calib.txt --calib-size 32 \\\n"
         "      --calib-seq-len 256 --output ./again          # the same checkpoint, byte for byte\n"
+        "  microscale autoquant ... --effective-bits 4.8 --scores-out s.json --recipe-out a.yaml   # score once,\n"
+        "  microscale autoquant ... --effective-bits 6.0 --scores-in s.json --recipe-out b.yaml    # solve again\n"
         "Budget: bits per element over the linear weights (no embeddings, no lm_head), counted as stored\n"
         "(weight + block scales + per-tensor scale: NVFP4 4.5, FP8 8, BF16 16), exactly as `microscale\n"
         "inspect` reports it. Groups sharing a format: q/k/v, gate/up, all experts of a layer. Scores:\n"
@@ -59,6 +61,10 @@ void register_autoquant(CLI::App& app) {
     cmd->add_flag("--force", opts->force, "Replace an existing output directory and recipe file");
     cmd->add_option("--threads", opts->threads, "Worker threads (0 = all cores)")->capture_default_str();
     cmd->add_flag("--json", *json, "Print the report as JSON on stdout");
+    cmd->add_option("--scores-out", opts->scores_out, "Save the scores (JSON) for later budgets")->group("Scores");
+    cmd->add_option("--scores-in", opts->scores_in,
+                    "Reuse saved scores (same --method and --w4a4; any subset of the scored formats): no forward passes")
+        ->group("Scores");
     cmd->add_option("--calib-size", calib->num_samples, "Number of calibration samples")->capture_default_str()->group("Calibration");
     cmd->add_option("--calib-seq-len", calib->seq_len, "Tokens per calibration sample")->capture_default_str()->group("Calibration");
     cmd->add_option("--seed", calib->seed, "Seed for sampling the calibration documents")->capture_default_str()->group("Calibration");

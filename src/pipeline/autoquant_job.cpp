@@ -19,6 +19,7 @@
 #include "search/candidates.h"
 #include "search/groups.h"
 #include "search/knapsack.h"
+#include "search/score_file.h"
 #include "search/scores.h"
 
 namespace microscale::pipeline {
@@ -84,6 +85,114 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
         fs::remove(tmp, ec);
         throw Error(fmt::format("--recipe-out {}: cannot rename the written recipe into place", path.string()));
     }
+}
+
+// Runs the forward passes: every scored (group, candidate) gets its kl or mse score.
+void score(const AutoquantOptions& opts, const search::CandidateSet& set, const model::ModelLayout& layout,
+           const io::Checkpoint& ckpt, const std::vector<search::SearchGroup>& groups, const std::vector<Plan>& plans,
+           const std::vector<std::vector<bool>>& scored, search::ScoreMethod method, const JobCallbacks& callbacks,
+           AutoquantReport& rep) {
+    const auto log = [&](const std::string& s) {
+        if (callbacks.on_log) callbacks.on_log(s);
+    };
+    const size_t K = set.candidates.size();
+    model::ModelForward fwd(opts.model_dir, opts.threads);
+    if (fwd.layout().linears.size() != layout.linears.size())
+        throw Error("autoquant: the forward pass and the quantizer see different linears");
+    const model::TokenSequences samples = load_samples(*opts.calibration.data, opts.model_dir, fwd.config().vocab, rep.notes);
+    log(rep.notes.back());
+    // Exported input scales of the candidates that quantize activations (as quantize computes them).
+    std::vector<ActivationScales> act(K);
+    for (size_t c = 0; c < K; ++c) {
+        if (plans[c].needs_calibration.empty()) continue;
+        CalibrationOptions co = opts.calibration;
+        if (co.threads == 0) co.threads = opts.threads;
+        log(fmt::format("autoquant: input scales for {}", set.candidates[c]->name));
+        act[c] = resolve_activation_scales(co, opts.model_dir, plans[c], layout, callbacks.on_log);
+    }
+    const search::VariantFn variant = [&](int li, size_t c) {
+        const size_t i = static_cast<size_t>(li);
+        const model::LinearModule& m = layout.linears[i];
+        const io::TensorRef& t = ckpt.at(m.weight);
+        const format::WeightView view{ckpt.bytes(t).data(), t.info->dtype, m.out_features, m.in_features, m.weight};
+        search::LinearVariant v;
+        v.weight = format::dequantize_weight(
+            format::quantize_weight(view, export_spec(plans[c], layout, ckpt, i, fwd.pool()), format::Backend::SIMD, &fwd.pool()));
+        const Format f = *plans[c].linears[i].format;
+        if (act[c].input_amax.size() > i && act[c].input_amax[i]) {
+            v.input_format = f == Format::FP8 ? Format::FP8 : Format::NVFP4;
+            v.input_scale = *act[c].input_amax[i] * (f == Format::FP8 ? format::kRecip448 : format::kRecip2688);
+        }
+        return v;
+    };
+    const auto t_score = Clock::now();
+    const search::ScoreReport sr = search::score_groups(fwd, samples, groups, scored, method, variant, log);
+    rep.score_seconds = since(t_score);
+    rep.reference_seconds = sr.reference_seconds;
+    rep.score_tokens = sr.tokens;
+    for (size_t g = 0; g < groups.size(); ++g) {
+        rep.groups[g].seconds = sr.groups[g].seconds;
+        for (size_t c = 0; c < K; ++c)
+            if (scored[g][c]) rep.groups[g].score[c] = sr.groups[g].score[c];
+    }
+}
+
+// Scores from --scores-in for the candidates of this search.
+void load_saved_scores(const AutoquantOptions& opts, const search::CandidateSet& set, AutoquantReport& rep,
+                       const std::vector<std::vector<bool>>& scored, const std::function<void(const std::string&)>& log) {
+    const search::SavedScores saved = search::load_scores(opts.scores_in);
+    const std::string where = "--scores-in " + opts.scores_in.string();
+    if (saved.method != opts.method)
+        throw Error(fmt::format("{}: scored with --method {}, this run asks for {}", where, saved.method, opts.method));
+    if (saved.w4a4 != set.w4a4)
+        throw Error(fmt::format("{}: scored {} --w4a4, this run {}", where, saved.w4a4 ? "with" : "without",
+                                set.w4a4 ? "with it" : "without it"));
+    if (saved.groups.size() != rep.groups.size())
+        throw Error(fmt::format("{}: {} groups, this model has {}", where, saved.groups.size(), rep.groups.size()));
+    for (size_t g = 0; g < rep.groups.size(); ++g) {
+        const auto& sg = saved.groups[g];
+        if (sg.name != rep.groups[g].name)
+            throw Error(fmt::format("{}: group {} is {}, this model's is {}", where, g, sg.name, rep.groups[g].name));
+        rep.groups[g].seconds = sg.seconds;
+        for (size_t c = 0; c < set.candidates.size(); ++c) {
+            if (!scored[g][c]) continue;
+            const auto it = sg.score.find(std::string(set.candidates[c]->name));
+            if (it == sg.score.end())
+                throw Error(fmt::format("{}: no {} score for {}; score that format first (without --scores-in)", where,
+                                        set.candidates[c]->name, sg.name));
+            rep.groups[g].score[c] = it->second;
+        }
+    }
+    rep.score_tokens = saved.tokens;
+    const calib::CalibOptions& cd = *opts.calibration.data;
+    if (saved.calib_file != cd.file.string() || saved.calib_samples != cd.num_samples || saved.calib_seq_len != cd.seq_len ||
+        saved.seed != cd.seed)
+        rep.notes.push_back(fmt::format("note: the scores were computed on {} ({} x {}, seed {}); input scales of this "
+                                        "export come from --calib {}", saved.calib_file, saved.calib_samples,
+                                        saved.calib_seq_len, saved.seed, cd.file.string()));
+    log(fmt::format("autoquant: scores of {} groups from {} ({} method, {} tokens)", saved.groups.size(),
+                    opts.scores_in.string(), saved.method, saved.tokens));
+}
+
+void save_scores_of(const AutoquantOptions& opts, const search::CandidateSet& set, const AutoquantReport& rep,
+                    const std::vector<std::vector<bool>>& scored) {
+    search::SavedScores s;
+    s.model = opts.model_dir.string();
+    s.method = opts.method;
+    s.w4a4 = set.w4a4;
+    const calib::CalibOptions& cd = *opts.calibration.data;
+    s.calib_file = cd.file.string();
+    s.calib_samples = cd.num_samples;
+    s.calib_seq_len = cd.seq_len;
+    s.seed = cd.seed;
+    s.tokens = rep.score_tokens;
+    for (size_t g = 0; g < rep.groups.size(); ++g) {
+        search::SavedScores::Group sg{rep.groups[g].name, {}, rep.groups[g].seconds};
+        for (size_t c = 0; c < set.candidates.size(); ++c)
+            if (scored[g][c]) sg.score[std::string(set.candidates[c]->name)] = rep.groups[g].score[c];
+        s.groups.push_back(std::move(sg));
+    }
+    search::save_scores(opts.scores_out, s);
 }
 
 }  // namespace
@@ -172,46 +281,9 @@ AutoquantReport run_autoquant(const AutoquantOptions& opts, const JobCallbacks& 
     for (const auto& p : plans)
         for (const std::string& n : p.notes) log("note: " + n);
 
-    // Scores.
-    model::ModelForward fwd(opts.model_dir, opts.threads);
-    if (fwd.layout().linears.size() != layout.linears.size())
-        throw Error("autoquant: the forward pass and the quantizer see different linears");
-    const model::TokenSequences samples = load_samples(*opts.calibration.data, opts.model_dir, fwd.config().vocab, rep.notes);
-    log(rep.notes.back());
-    // Exported input scales of the candidates that quantize activations (as quantize computes them).
-    std::vector<ActivationScales> act(K);
-    for (size_t c = 0; c < K; ++c) {
-        if (plans[c].needs_calibration.empty()) continue;
-        CalibrationOptions co = opts.calibration;
-        if (co.threads == 0) co.threads = opts.threads;
-        log(fmt::format("autoquant: input scales for {}", set.candidates[c]->name));
-        act[c] = resolve_activation_scales(co, opts.model_dir, plans[c], layout, callbacks.on_log);
-    }
-    const search::VariantFn variant = [&](int li, size_t c) {
-        const size_t i = static_cast<size_t>(li);
-        const model::LinearModule& m = layout.linears[i];
-        const io::TensorRef& t = ckpt.at(m.weight);
-        const format::WeightView view{ckpt.bytes(t).data(), t.info->dtype, m.out_features, m.in_features, m.weight};
-        search::LinearVariant v;
-        v.weight = format::dequantize_weight(
-            format::quantize_weight(view, export_spec(plans[c], layout, ckpt, i, fwd.pool()), format::Backend::SIMD, &fwd.pool()));
-        const Format f = *plans[c].linears[i].format;
-        if (act[c].input_amax.size() > i && act[c].input_amax[i]) {
-            v.input_format = f == Format::FP8 ? Format::FP8 : Format::NVFP4;
-            v.input_scale = *act[c].input_amax[i] * (f == Format::FP8 ? format::kRecip448 : format::kRecip2688);
-        }
-        return v;
-    };
-    const auto t_score = Clock::now();
-    const search::ScoreReport sr = search::score_groups(fwd, samples, groups, scored, method, variant, log);
-    rep.score_seconds = since(t_score);
-    rep.reference_seconds = sr.reference_seconds;
-    rep.score_tokens = sr.tokens;
-    for (size_t g = 0; g < groups.size(); ++g) {
-        rep.groups[g].seconds = sr.groups[g].seconds;
-        for (size_t c = 0; c < K; ++c)
-            if (scored[g][c]) rep.groups[g].score[c] = sr.groups[g].score[c];
-    }
+    if (!opts.scores_in.empty()) load_saved_scores(opts, set, rep, scored, log);
+    else score(opts, set, layout, ckpt, groups, plans, scored, method, callbacks, rep);
+    if (!opts.scores_out.empty()) save_scores_of(opts, set, rep, scored);
 
     // The budget solve over the available choices.
     const auto t_solve = Clock::now();

@@ -24,6 +24,9 @@ struct AutoquantOptions {
     bool force = false;                // replace an existing output / recipe file
     unsigned threads = 0;
     CalibrationOptions calibration;    // .data is required: the scores need samples
+    // Scores are independent of the budget: save them (--scores-out) and solve other budgets or
+    // a subset of the formats from them (--scores-in) without the forward passes.
+    std::filesystem::path scores_out, scores_in;
 };
 
 struct AutoquantGroup {

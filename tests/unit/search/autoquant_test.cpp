@@ -240,8 +240,31 @@ TEST(Autoquant, MseProxyIsTheOutputErrorAndRecipeRuns) {
     o.method = "mse";
     o.w4a4 = true;
     o.output_dir.clear();  // recipe only
+    o.scores_out = tmp.path / "scores.json";
     const pipeline::AutoquantReport r = pipeline::run_autoquant(o);
     EXPECT_FALSE(r.exported);
+    {
+        // Saved scores solve another budget over a subset of the formats, without forward passes.
+        pipeline::AutoquantOptions again = o;
+        again.scores_out.clear();
+        again.scores_in = o.scores_out;
+        again.formats = "nvfp4,bf16";
+        again.effective_bits = 6.0;
+        again.recipe_out = tmp.path / "again.yaml";
+        const pipeline::AutoquantReport r2 = pipeline::run_autoquant(again);
+        ASSERT_EQ(r2.groups.size(), r.groups.size());
+        for (size_t g = 0; g < r.groups.size(); ++g) EXPECT_EQ(r2.groups[g].score[0], r.groups[g].score[0]);
+        EXPECT_LE(r2.achieved_bits, 6.0);
+        EXPECT_DOUBLE_EQ(r2.total_score, brute_force_best(r2));
+        again.method = "kl";
+        again.force = true;
+        try {
+            pipeline::run_autoquant(again);
+            ADD_FAILURE() << "kl from mse scores accepted";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("scored with --method mse"), std::string::npos) << e.what();
+        }
+    }
     EXPECT_LE(r.achieved_bits, 10.0);
     EXPECT_GT(r.achieved_bits, 4.5);
     EXPECT_DOUBLE_EQ(r.total_score, brute_force_best(r));
