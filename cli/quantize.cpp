@@ -5,6 +5,8 @@
 
 #include "calib/dataset.h"
 #include "cli/commands.h"
+#include "cli/device_option.h"
+#include "core/device.h"
 #include "microscale/error.h"
 #include "pipeline/progress.h"
 #include "pipeline/quantize_job.h"
@@ -61,7 +63,9 @@ void register_quantize(CLI::App& app) {
     cmd->add_option("--threads", opts->threads, "Worker threads (0 = all cores)")->capture_default_str();
     cmd->add_option("--shard-size", *shard, "Maximum output shard size (HF convention, e.g. 5GB, 500MB, 2GiB)")
         ->capture_default_str();
-    cmd->add_option("--backend", *backend, "Kernel path: simd (default) or ref (the scalar reference; same bytes)")
+    auto device = add_device_option(cmd);
+    cmd->add_option("--backend", *backend,
+                    "CPU kernel path: simd (default) or ref (the scalar reference; same bytes as simd and cuda)")
         ->check(CLI::IsMember({"simd", "ref"}))
         ->capture_default_str();
     cmd->add_option("--export-format", opts->export_format,
@@ -104,7 +108,7 @@ void register_quantize(CLI::App& app) {
                     "Reuse saved calibration statistics instead of running the forward pass")->group("Calibration");
     cmd->add_option("--save-calib-stats", opts->calibration.stats_out, "Save the calibration statistics (JSON)")
         ->group("Calibration");
-    cmd->final_callback([opts, shard, json, backend, progress, write_mode, calib_file, calib, calib_format, calib_mem] {
+    cmd->final_callback([cmd, opts, shard, json, backend, device, progress, write_mode, calib_file, calib, calib_format, calib_mem] {
         opts->max_shard_bytes = parse_size(*shard);
         opts->calibration.activation_budget_bytes = parse_size(*calib_mem);
         if (!calib_file->empty()) {
@@ -117,6 +121,14 @@ void register_quantize(CLI::App& app) {
         }
         opts->backend = *backend == "ref" ? format::Backend::REF : format::Backend::SIMD;
         opts->write_mode = *write_mode == "buffered" ? io::WriteMode::BUFFERED : io::WriteMode::DIRECT;
+        // An explicit --backend names a CPU kernel path, so it implies --device cpu unless told otherwise.
+        const bool cpu_backend_asked = cmd->count("--backend") > 0;
+        const core::Device dev = core::resolve_device(cpu_backend_asked && *device == "auto" ? "cpu" : *device);
+        if (dev.is_cuda()) {
+            if (cpu_backend_asked) throw Error("--backend selects a CPU kernel path; use it with --device cpu");
+            opts->backend = format::Backend::CUDA;
+        }
+        if (!opts->dry_run) fmt::print(stderr, "device: {}\n", dev.describe());
         if (!opts->dry_run && opts->output_dir.empty()) throw Error("--output is required (or use --dry-run)");
         pipeline::ProgressPrinter printer(
             pipeline::resolve_progress_mode(*pipeline::progress_mode_from_name(*progress), fileno(stderr)), stderr);

@@ -5,16 +5,10 @@
 #include <vector>
 
 #include "format/codec/e4m3.h"
+#include "format/fp8_element.h"
 #include "format/nvfp4_block.h"
 
 namespace microscale::format {
-
-namespace {
-// Saturate to +-448 before the cast. With a scale from max (or any multiplier >= 1) |w/s| never
-// exceeds 448 by more than rounding, which e4m3 maps to 448 anyway, so the bytes equal
-// ModelOpt's; a multiplier < 1 would make ModelOpt's export write NaN codes instead.
-float clamp_fp8(float q) { return q > codec::kE4M3Max ? codec::kE4M3Max : (q < -codec::kE4M3Max ? -codec::kE4M3Max : q); }
-}  // namespace
 
 float fp8_weight_scale(float amax) { return amax > 0.0f ? amax * kRecip448 : 1.0f; }
 
@@ -44,21 +38,17 @@ float fp8_search_amax(const WeightView& w, float amax, std::span<const float> mu
 }
 
 void quantize_fp8_rows_ref(const WeightView& w, float scale, int64_t r0, int64_t r1, uint8_t* codes) {
-    // PyTorch CUDA computes bf16[..] / fp32 0-dim as a bf16 op: the divisor is loaded as bf16
-    // and the quotient rounded to bf16 before the e4m3 cast (verified, spec §10.1).
     const float s_bf16 = codec::round_to_bf16(scale);
     const float s_fp16 = codec::round_to_fp16(scale);
     for (int64_t r = r0; r < r1; ++r) {
         uint8_t* out = codes + (r - r0) * w.cols;
         for (int64_t c = 0; c < w.cols; ++c) {
             const float v = w.at(r, c);
-            float q;
             switch (w.dtype) {
-                case DType::BF16: q = codec::round_to_bf16(v / s_bf16); break;
-                case DType::F16: q = codec::round_to_fp16(v / s_fp16); break;
-                default: q = v / scale; break;
+                case DType::BF16: out[c] = fp8_code_bf16(v, s_bf16); break;
+                case DType::F16: out[c] = fp8_code_fp16(v, s_fp16); break;
+                default: out[c] = fp8_code_fp32(v, scale); break;
             }
-            out[c] = codec::e4m3_from_float(clamp_fp8(q));
         }
     }
 }

@@ -5,15 +5,10 @@
 #include <cstdint>
 #include <span>
 
+#include "format/mx_block.h"
 #include "format/weight_view.h"
 
 namespace microscale::format {
-
-inline constexpr int kMxBlock = 32;
-
-// E8M0 exponent of a block: ceil(log2(x)) with log2 correctly rounded to fp32, -127 for x == 0,
-// clamped to [-127, 127].
-int mx_block_exponent(float x);
 
 // Rows [r0, r1): MXFP4 packed (cols/2 bytes a row) + scales (cols/32 a row).
 void quantize_mxfp4_rows_ref(const WeightView& w, int64_t r0, int64_t r1, uint8_t* packed, uint8_t* scales);

@@ -9,14 +9,6 @@
 
 namespace microscale::format {
 
-int mx_block_exponent(float x) {
-    if (!(x > 0.0f)) return -127;
-    // log2 in double, rounded once to fp32, then ceil: what a correctly rounded log2f gives.
-    const float l = static_cast<float>(std::log2(static_cast<double>(x)));
-    const float e = std::ceil(l);
-    return e < -127.0f ? -127 : (e > 127.0f ? 127 : static_cast<int>(e));
-}
-
 namespace {
 
 float block_amax(const WeightView& w, int64_t r, int64_t c0, float* block) {
@@ -36,11 +28,11 @@ void quantize_mxfp4_rows_ref(const WeightView& w, int64_t r0, int64_t r1, uint8_
             const float a = block_amax(w, r, b * kMxBlock, block);
             const int e = mx_block_exponent(a * kRecip6);
             scales[(r - r0) * n_blocks + b] = codec::e8m0_from_exponent(e);
-            const float pow2 = std::ldexp(1.0f, e);  // exact, a subnormal for e = -127
+            const float pow2 = mx_pow2(e);
             uint8_t* out = packed + (r - r0) * (w.cols / 2) + b * (kMxBlock / 2);
             for (int j = 0; j < kMxBlock / 2; ++j) {
-                const uint8_t lo = codec::e2m1_from_float_mx(block[2 * j] / pow2);
-                const uint8_t hi = codec::e2m1_from_float_mx(block[2 * j + 1] / pow2);
+                const uint8_t lo = mxfp4_nibble(block[2 * j], pow2);
+                const uint8_t hi = mxfp4_nibble(block[2 * j + 1], pow2);
                 out[j] = static_cast<uint8_t>(lo | (hi << 4));
             }
         }
@@ -55,13 +47,9 @@ void quantize_mxfp8_rows_ref(const WeightView& w, int64_t r0, int64_t r1, uint8_
             const float a = block_amax(w, r, b * kMxBlock, block);
             const int e = mx_block_exponent(a * kRecip448);
             scales[(r - r0) * n_blocks + b] = codec::e8m0_from_exponent(e);
-            const float inv_pow2 = std::ldexp(1.0f, -e);  // 2^-e, exact
+            const float inv_pow2 = mx_pow2(-e);
             uint8_t* out = codes + (r - r0) * w.cols + b * kMxBlock;
-            for (int j = 0; j < kMxBlock; ++j) {
-                float v = block[j] * inv_pow2;
-                v = v < -codec::kE4M3Max ? -codec::kE4M3Max : (v > codec::kE4M3Max ? codec::kE4M3Max : v);
-                out[j] = codec::e4m3_from_float(v);
-            }
+            for (int j = 0; j < kMxBlock; ++j) out[j] = mxfp8_code(block[j], inv_pow2);
         }
     }
 }

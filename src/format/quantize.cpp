@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "core/thread_pool.h"
+#include "cuda/quantize_cuda.h"
 #include "format/fp8.h"
 #include "format/mx.h"
 #include "microscale/error.h"
@@ -29,7 +30,7 @@ void for_row_chunks(const WeightView& w, core::ThreadPool* pool, const std::func
 }
 
 float amax_rows(const WeightView& w, Backend backend, int64_t r0, int64_t r1) {
-    return backend == Backend::SIMD ? amax_rows_simd(w, r0, r1) : amax_rows_ref(w, r0, r1);
+    return backend == Backend::REF ? amax_rows_ref(w, r0, r1) : amax_rows_simd(w, r0, r1);
 }
 
 }  // namespace
@@ -44,6 +45,7 @@ float tensor_amax(const WeightView& w, Backend backend, core::ThreadPool* pool) 
 
 QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec, Backend backend,
                                 core::ThreadPool* pool) {
+    if (backend == Backend::CUDA) return cuda::quantize_weight(w, spec);
     const FormatInfo& info = format_info(spec.format);
     if (spec.format == Format::BF16) throw Error(fmt::format("tensor {}: bf16 is not a quantized format", w.describe()));
     validate_weight(w, info.block_elems, info.name);

@@ -16,7 +16,8 @@ class ThreadPool;
 
 namespace microscale::format {
 
-enum class Backend : uint8_t { REF, SIMD };
+// REF: the scalar reference (the spec); SIMD: Highway, same bytes; CUDA: the selected GPU, same bytes.
+enum class Backend : uint8_t { REF, SIMD, CUDA };
 
 struct WeightQuantSpec {
     Format format = Format::NVFP4;

@@ -1,0 +1,29 @@
+// The CUDA entry points of a build without the CUDA backend: no devices, and a clear error for
+// anyone who asks for GPU work.
+#ifndef MICROSCALE_HAVE_CUDA
+
+#include "cuda/device.h"
+#include "cuda/quantize_cuda.h"
+#include "microscale/error.h"
+
+namespace microscale::cuda {
+namespace {
+[[noreturn]] void no_backend() {
+    throw Error("this microscale was built without the CUDA backend (nvcc was not found at configure time); "
+                "rebuild with CUDA 12+ installed, or use --device cpu");
+}
+}  // namespace
+
+bool compiled() { return false; }
+int device_count() { return 0; }
+std::string unavailable_reason() { return "this build has no CUDA backend"; }
+DeviceInfo device_info(int) { no_backend(); }
+void select_device(int) { no_backend(); }
+int selected_device() { return 0; }
+
+format::QuantizedWeight quantize_weight(const format::WeightView&, const format::WeightQuantSpec&) { no_backend(); }
+std::vector<float> dequantize_weight(const format::QuantizedWeight&) { no_backend(); }
+
+}  // namespace microscale::cuda
+
+#endif

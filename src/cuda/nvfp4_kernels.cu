@@ -1,0 +1,198 @@
+// NVFP4 weight quantization on the GPU: one thread per 16-element block, every search of the
+// reference (docs/FORMATS.md). Block codes come from the shared nvfp4_block.h rules; elements are
+// rounded with the division-free cut table of nvfp4_cuts.h (same nibbles and same losses as the
+// reference's IEEE divisions), one table per CTA in shared memory, indexed by the E4M3 code.
+#include <algorithm>
+
+#include "cuda/check.cuh"
+#include "cuda/load.cuh"
+#include "cuda/quantize_kernels.cuh"
+#include "format/nvfp4_block.h"
+#include "format/nvfp4_cuts.h"
+
+namespace microscale::cuda {
+namespace {
+
+using format::Nvfp4Scales;
+using format::Nvfp4Search;
+
+// Cut table row per E4M3 code: up[7], nonzero, value[8]; stride 17 floats so that threads
+// reading rows of different codes fall on different shared-memory banks.
+constexpr int kCutStride = 17;
+constexpr int kCodes = 128;
+constexpr int kThreads = 256;
+
+__device__ void fill_cut_table(float* table, const Nvfp4Scales& s) {
+    for (int code = threadIdx.x; code < kCodes; code += blockDim.x) {
+        // Code 0x7F is E4M3 NaN and never chosen; its row is a harmless d = 0 row.
+        const float d = code < 0x7F ? format::nvfp4_block_divisor(static_cast<uint8_t>(code), s) : 0.0f;
+        const format::E2m1Cuts c = format::e2m1_cuts(d);
+        float* row = table + code * kCutStride;
+        for (int i = 0; i < 7; ++i) row[i] = c.up[i];
+        row[7] = c.nonzero;
+        for (int i = 0; i < 8; ++i) row[8 + i] = c.value[i];
+    }
+    __syncthreads();
+}
+
+// == nvfp4_block_loss(x, divisor(code)).
+__device__ __forceinline__ float block_loss(const float (&x)[16], const float* row) {
+    float up[7];
+#pragma unroll
+    for (int i = 0; i < 7; ++i) up[i] = row[i];
+    float loss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const float mag = codec::abs_f32(x[j]);
+        const float diff = mag - row[8 + format::e2m1_magnitude_cut(mag, up)];
+        loss += diff * diff;
+    }
+    return loss;
+}
+
+// == nvfp4_encode_block(x, divisor(code)) as two little-endian 32-bit words (8 nibbles each).
+__device__ __forceinline__ uint2 encode_block(const float (&x)[16], const float* row) {
+    float up[7];
+#pragma unroll
+    for (int i = 0; i < 7; ++i) up[i] = row[i];
+    const float nonzero = row[7];
+    uint32_t word[2] = {0, 0};
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const float mag = codec::abs_f32(x[j]);
+        const uint32_t neg = (x[j] < 0.0f && mag >= nonzero) ? 0x8u : 0x0u;
+        word[j / 8] += (neg | format::e2m1_magnitude_cut(mag, up)) << (4 * (j % 8));
+    }
+    return make_uint2(word[0], word[1]);
+}
+
+template <Nvfp4Search S>
+__device__ __forceinline__ uint8_t choose_code(const float (&x)[16], const Nvfp4Scales& s, const float* mult,
+                                               int n_mult, const float* table) {
+    if (s.all_zero) return 0x38;
+    float a = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) a = fmaxf(a, codec::abs_f32(x[j]));
+    if constexpr (S == Nvfp4Search::DYNAMIC_MAX) {
+        return format::nvfp4_code_dynamic(a, s);
+    } else if constexpr (S == Nvfp4Search::STATIC_MAX) {
+        return format::nvfp4_code_static(a, s);
+    } else if constexpr (S == Nvfp4Search::MSE) {
+        // A code met before has a loss >= the best so far, and only a strictly smaller loss wins,
+        // so skipping repeats changes nothing.
+        uint64_t seen_lo = 0, seen_hi = 0;  // codes 0-63, 64-127 (registers, not an indexed array)
+        uint8_t best = 0;
+        float best_loss = INFINITY;
+        for (int k = 0; k < n_mult; ++k) {
+            const uint8_t code = format::nvfp4_code_static(a * __ldg(mult + k), s);
+            const uint64_t bit = uint64_t{1} << (code & 63);
+            const bool high = code >= 64;
+            if ((high ? seen_hi : seen_lo) & bit) continue;
+            if (high) seen_hi |= bit;
+            else seen_lo |= bit;
+            const float loss = block_loss(x, table + code * kCutStride);
+            if (loss < best_loss) {
+                best_loss = loss;
+                best = code;
+            }
+        }
+        return best;
+    } else {
+        uint8_t best = 0x01;
+        float best_loss = INFINITY;
+        for (int code = 0x01; code <= 0x7E; ++code) {
+            const float loss = block_loss(x, table + code * kCutStride);
+            if (loss < best_loss) {
+                best_loss = loss;
+                best = static_cast<uint8_t>(code);
+            }
+        }
+        return best;
+    }
+}
+
+template <In T, Nvfp4Search S>
+__global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w, int64_t n_blocks, Nvfp4Scales s,
+                                                                   const float* mult, int n_mult, uint2* packed,
+                                                                   uint8_t* scales) {
+    __shared__ float table[kCodes * kCutStride];
+    fill_cut_table(table, s);
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
+        float x[16];
+        load_elems<T, 16>(w, b * 16, x);
+        const uint8_t code = choose_code<S>(x, s, mult, n_mult, table);
+        packed[b] = encode_block(x, table + code * kCutStride);
+        scales[b] = code;
+    }
+}
+
+template <In T>
+void launch_typed(const void* w, int64_t n_blocks, const format::Nvfp4Plan& plan, const float* mult, uint8_t* packed,
+                  uint8_t* scales, int grid, cudaStream_t stream) {
+    uint2* p = reinterpret_cast<uint2*>(packed);
+    const int n_mult = static_cast<int>(plan.multipliers.size());
+    switch (plan.search) {
+        case Nvfp4Search::DYNAMIC_MAX:
+            nvfp4_quantize_kernel<T, Nvfp4Search::DYNAMIC_MAX><<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, n_mult, p, scales);
+            break;
+        case Nvfp4Search::STATIC_MAX:
+            nvfp4_quantize_kernel<T, Nvfp4Search::STATIC_MAX><<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, n_mult, p, scales);
+            break;
+        case Nvfp4Search::MSE:
+            nvfp4_quantize_kernel<T, Nvfp4Search::MSE><<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, n_mult, p, scales);
+            break;
+        case Nvfp4Search::FP8_SWEEP:
+            nvfp4_quantize_kernel<T, Nvfp4Search::FP8_SWEEP><<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, n_mult, p, scales);
+            break;
+    }
+    MICROSCALE_CUDA_CHECK_LAUNCH();
+}
+
+int grid_for(int64_t n_items, int threads) {
+    int dev = 0, sms = 0;
+    MICROSCALE_CUDA_CHECK(cudaGetDevice(&dev));
+    MICROSCALE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    const int64_t want = (n_items + threads - 1) / threads;
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, int64_t{sms} * 8)));
+}
+
+__global__ void nvfp4_dequantize_kernel(const uint2* packed, const uint8_t* scales, float global_scale,
+                                        int64_t n_blocks, float4* out) {
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
+        const float d = codec::e4m3_to_float(scales[b]) * global_scale;
+        const uint2 q = packed[b];
+        const uint64_t word = static_cast<uint64_t>(q.x) | (static_cast<uint64_t>(q.y) << 32);
+        float v[16];
+#pragma unroll
+        for (int j = 0; j < 16; ++j) v[j] = codec::e2m1_to_float(static_cast<uint8_t>((word >> (4 * j)) & 0xF)) * d;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) out[4 * b + k] = make_float4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]);
+    }
+}
+
+}  // namespace
+
+void launch_nvfp4_quantize(const void* w, DType dtype, int64_t n_blocks, const format::Nvfp4Plan& plan,
+                           const float* multipliers, uint8_t* packed, uint8_t* scales, cudaStream_t stream) {
+    if (n_blocks <= 0) return;
+    const int grid = grid_for(n_blocks, kThreads);
+    switch (dtype) {
+        case DType::BF16: launch_typed<In::BF16>(w, n_blocks, plan, multipliers, packed, scales, grid, stream); break;
+        case DType::F16: launch_typed<In::F16>(w, n_blocks, plan, multipliers, packed, scales, grid, stream); break;
+        case DType::F32: launch_typed<In::F32>(w, n_blocks, plan, multipliers, packed, scales, grid, stream); break;
+        default: throw Error("nvfp4 CUDA kernel: weight dtype must be BF16, F16 or F32");
+    }
+}
+
+void launch_nvfp4_dequantize(const uint8_t* packed, const uint8_t* scales, float global_scale, int64_t n_blocks,
+                             float* out, cudaStream_t stream) {
+    if (n_blocks <= 0) return;
+    nvfp4_dequantize_kernel<<<grid_for(n_blocks, 256), 256, 0, stream>>>(reinterpret_cast<const uint2*>(packed), scales,
+                                                                          global_scale, n_blocks,
+                                                                          reinterpret_cast<float4*>(out));
+    MICROSCALE_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace microscale::cuda

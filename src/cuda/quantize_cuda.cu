@@ -1,0 +1,172 @@
+// Host side of GPU weight quantization: per-thread stream and grow-only device buffers, H2D of
+// the weight, amax, the plan (computed on the host exactly as the CPU path does), the kernel,
+// D2H of the result.
+// No fmt here: its headers do not compile in nvcc's C++20 host pass.
+
+#include <cstring>
+
+#include "cuda/check.cuh"
+#include "cuda/device.h"
+#include "cuda/quantize_cuda.h"
+#include "cuda/quantize_kernels.cuh"
+#include "format/fp8.h"
+#include "format/mx.h"
+#include "microscale/format.h"
+
+namespace microscale::cuda {
+namespace {
+
+struct DeviceBuffer {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    void reserve(size_t n) {
+        if (n <= bytes) return;
+        if (ptr) cudaFree(ptr);
+        ptr = nullptr;
+        bytes = 0;
+        MICROSCALE_CUDA_CHECK(cudaMalloc(&ptr, n));
+        bytes = n;
+    }
+    template <typename T>
+    T* as() const { return static_cast<T*>(ptr); }
+    ~DeviceBuffer() {
+        if (ptr) cudaFree(ptr);  // may run after the runtime shut down at exit; nothing to report
+    }
+};
+
+// One per host thread: quantize_weight may be called from a thread pool.
+struct Workspace {
+    int device = -1;
+    cudaStream_t stream = nullptr;
+    DeviceBuffer input, out_a, out_b, small;
+    ~Workspace() {
+        if (stream) cudaStreamDestroy(stream);
+    }
+};
+
+Workspace& workspace() {
+    thread_local Workspace ws;
+    const int dev = selected_device();
+    MICROSCALE_CUDA_CHECK(cudaSetDevice(dev));
+    if (ws.device != dev) {
+        // A different GPU than last time on this thread: start over on that device.
+        ws.~Workspace();
+        new (&ws) Workspace();
+        ws.device = dev;
+        MICROSCALE_CUDA_CHECK(cudaStreamCreateWithFlags(&ws.stream, cudaStreamNonBlocking));
+    }
+    return ws;
+}
+
+size_t round_up(size_t n) { return (n + 255) & ~size_t{255}; }
+
+}  // namespace
+
+format::QuantizedWeight quantize_weight(const format::WeightView& w, const format::WeightQuantSpec& spec) {
+    const FormatInfo& info = format_info(spec.format);
+    if (spec.format == Format::BF16) throw Error("tensor " + w.describe() + ": bf16 is not a quantized format");
+    format::validate_weight(w, info.block_elems, info.name);
+    Workspace& ws = workspace();
+    const int64_t n = w.rows * w.cols;
+    const size_t in_bytes = static_cast<size_t>(n) * dtype_size(w.dtype);
+    ws.input.reserve(round_up(in_bytes));
+    ws.small.reserve(64 * 1024);
+    MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(ws.input.ptr, w.data, in_bytes, cudaMemcpyHostToDevice, ws.stream));
+
+    format::QuantizedWeight q;
+    q.format = spec.format;
+    q.rows = w.rows;
+    q.cols = w.cols;
+    if (spec.known_amax) {
+        q.amax = *spec.known_amax;
+    } else {
+        uint32_t* d_bits = ws.small.as<uint32_t>();
+        MICROSCALE_CUDA_CHECK(cudaMemsetAsync(d_bits, 0, sizeof(uint32_t), ws.stream));
+        launch_amax_bits(ws.input.ptr, w.dtype, n, d_bits, ws.stream);
+        uint32_t bits = 0;
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(&bits, d_bits, sizeof bits, cudaMemcpyDeviceToHost, ws.stream));
+        MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(ws.stream));
+        q.amax = amax_from_bits(bits, w.dtype);
+        if (q.amax < 0.0f) format::amax_rows_ref(w, 0, w.rows);  // throws, naming the first NaN/Inf
+    }
+
+    switch (spec.format) {
+        case Format::NVFP4:
+        case Format::W4A16_NVFP4: {
+            const format::Nvfp4Plan plan = format::nvfp4_plan(spec.nvfp4, q.amax);
+            q.global_scale = plan.scales.wsf2;
+            const int64_t n_blocks = n / format::kNvfp4Block;
+            q.data.resize(static_cast<size_t>(n / 2));
+            q.block_scales.resize(static_cast<size_t>(n_blocks));
+            float* d_mult = nullptr;
+            if (!plan.multipliers.empty()) {
+                const size_t mb = plan.multipliers.size() * sizeof(float);
+                ws.small.reserve(round_up(64 + mb));
+                d_mult = reinterpret_cast<float*>(ws.small.as<uint8_t>() + 64);
+                MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(d_mult, plan.multipliers.data(), mb, cudaMemcpyHostToDevice, ws.stream));
+            }
+            ws.out_a.reserve(round_up(q.data.size()));
+            ws.out_b.reserve(round_up(q.block_scales.size()));
+            launch_nvfp4_quantize(ws.input.ptr, w.dtype, n_blocks, plan, d_mult, ws.out_a.as<uint8_t>(),
+                                  ws.out_b.as<uint8_t>(), ws.stream);
+            break;
+        }
+        case Format::FP8: {
+            q.global_scale = format::fp8_weight_scale(spec.fp8_amax.value_or(q.amax));
+            q.data.resize(static_cast<size_t>(n));
+            ws.out_a.reserve(round_up(q.data.size()));
+            launch_fp8_quantize(ws.input.ptr, w.dtype, n, q.global_scale, ws.out_a.as<uint8_t>(), ws.stream);
+            break;
+        }
+        case Format::MXFP4:
+        case Format::MXFP8: {
+            const bool fp4 = spec.format == Format::MXFP4;
+            const int64_t n_blocks = n / format::kMxBlock;
+            q.data.resize(static_cast<size_t>(fp4 ? n / 2 : n));
+            q.block_scales.resize(static_cast<size_t>(n_blocks));
+            ws.out_a.reserve(round_up(q.data.size()));
+            ws.out_b.reserve(round_up(q.block_scales.size()));
+            if (fp4) launch_mxfp4_quantize(ws.input.ptr, w.dtype, n_blocks, ws.out_a.as<uint8_t>(), ws.out_b.as<uint8_t>(), ws.stream);
+            else launch_mxfp8_quantize(ws.input.ptr, w.dtype, n_blocks, ws.out_a.as<uint8_t>(), ws.out_b.as<uint8_t>(), ws.stream);
+            break;
+        }
+        default: throw Error("tensor " + w.describe() + ": unsupported format " + std::string(info.name) + " on CUDA");
+    }
+    if (!q.data.empty())
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(q.data.data(), ws.out_a.ptr, q.data.size(), cudaMemcpyDeviceToHost, ws.stream));
+    if (!q.block_scales.empty())
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(q.block_scales.data(), ws.out_b.ptr, q.block_scales.size(),
+                                              cudaMemcpyDeviceToHost, ws.stream));
+    MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(ws.stream));
+    return q;
+}
+
+std::vector<float> dequantize_weight(const format::QuantizedWeight& q) {
+    Workspace& ws = workspace();
+    const int64_t n = q.rows * q.cols;
+    std::vector<float> out(static_cast<size_t>(n));
+    if (n == 0) return out;
+    ws.input.reserve(round_up(q.data.size()));
+    ws.out_b.reserve(round_up(q.block_scales.size() + 1));
+    ws.out_a.reserve(round_up(out.size() * sizeof(float)));
+    MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(ws.input.ptr, q.data.data(), q.data.size(), cudaMemcpyHostToDevice, ws.stream));
+    if (!q.block_scales.empty())
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(ws.out_b.ptr, q.block_scales.data(), q.block_scales.size(),
+                                              cudaMemcpyHostToDevice, ws.stream));
+    const uint8_t* in = ws.input.as<uint8_t>();
+    const uint8_t* sc = ws.out_b.as<uint8_t>();
+    float* o = ws.out_a.as<float>();
+    switch (q.format) {
+        case Format::NVFP4:
+        case Format::W4A16_NVFP4: launch_nvfp4_dequantize(in, sc, q.global_scale, n / format::kNvfp4Block, o, ws.stream); break;
+        case Format::FP8: launch_fp8_dequantize(in, q.global_scale, n, o, ws.stream); break;
+        case Format::MXFP4: launch_mxfp4_dequantize(in, sc, n / format::kMxBlock, o, ws.stream); break;
+        case Format::MXFP8: launch_mxfp8_dequantize(in, sc, n / format::kMxBlock, o, ws.stream); break;
+        default: throw Error("dequantize on CUDA: not a quantized format");
+    }
+    MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(out.data(), o, out.size() * sizeof(float), cudaMemcpyDeviceToHost, ws.stream));
+    MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(ws.stream));
+    return out;
+}
+
+}  // namespace microscale::cuda

@@ -1,0 +1,88 @@
+// E2M1 rounding of w / d decided without the division: for a block divisor d the seven E2M1
+// decision bounds of e2m1_magnitude_rne(RN(|w| / d)) become seven fp32 thresholds on |w|.
+// The CUDA kernels use these (a division costs ~10 instructions on the GPU, a compare one); the
+// result is the same nibble and the same squared error as nvfp4_encode_block / nvfp4_block_loss
+// for every finite w and every d >= 0, which tests/unit/format/nvfp4_cuts_test.cpp checks.
+//
+// Why it is exact: RN is monotone, so RN(x) > t (t a bound, an "even" float) holds exactly when x
+// is above the midpoint t+ between t and the next float (the tie rounds back to t), and RN(x) >= t
+// exactly when x >= t-, the midpoint below t (the tie rounds up to t). x = |w| / d > t+ is
+// |w| > t+ * d; t+ has 25 significant bits and d 24, so t+ * d is exact in double, and |w| > r
+// for a real r is |w| >= nextup(RD(r)), |w| >= r is |w| >= RU(r), both fp32 thresholds.
+#pragma once
+
+#include "format/codec/e2m1.h"
+#include "format/codec/hd.h"
+
+namespace microscale::format {
+
+struct E2m1Cuts {
+    float up[7];    // |w| >= up[i]: RN(|w|/d) passes bound i of 0.25 .75 1.25 1.75 2.5 3.5 5
+    float nonzero;  // |w| >= nonzero: RN(|w|/d) != 0, so a negative w keeps its sign bit
+    float value[8]; // RN(E2M1 magnitude i * d): what the block decodes to
+};
+
+// Round a non-negative double to fp32 downwards / upwards (the host and the GPU both convert
+// with round-to-nearest, then step one ulp where that went the wrong way).
+MICROSCALE_HD inline float f32_round_down(double x) {
+    float f = static_cast<float>(x);
+    if (static_cast<double>(f) > x) f = codec::bits_float(codec::float_bits(f) - 1u);
+    return f;
+}
+MICROSCALE_HD inline float f32_round_up(double x) {
+    float f = static_cast<float>(x);
+    if (static_cast<double>(f) < x) f = codec::bits_float(codec::float_bits(f) + 1u);
+    return f;
+}
+MICROSCALE_HD inline float f32_next_up(float f) { return codec::bits_float(codec::float_bits(f) + 1u); }
+
+MICROSCALE_HD inline E2m1Cuts e2m1_cuts(float d) {
+    // Midpoints around the bounds: ulp(0.25) = 2^-25, ulp(1.25) = 2^-23, ulp(2.5) = 2^-22,
+    // ulp(5) = 2^-21; below 0.75 / 1.75 / 3.5 the ulp is 2^-24 / 2^-23 / 2^-22.
+    constexpr double kStrict[4] = {0.25 + 0x1p-26, 1.25 + 0x1p-24, 2.5 + 0x1p-23, 5.0 + 0x1p-22};
+    constexpr double kLoose[3] = {0.75 - 0x1p-25, 1.75 - 0x1p-24, 3.5 - 0x1p-23};
+    E2m1Cuts c;
+    const double dd = static_cast<double>(d);
+    if (!(d > 0.0f)) {
+        // d == 0: w / 0 is +-inf (the top code) for w != 0 and NaN (code 0) for w == 0.
+        const float tiny = codec::bits_float(1u);
+        for (float& u : c.up) u = tiny;
+        c.nonzero = tiny;
+    } else {
+        for (int i = 0; i < 4; ++i) c.up[2 * i] = f32_next_up(f32_round_down(kStrict[i] * dd));
+        for (int i = 0; i < 3; ++i) c.up[2 * i + 1] = f32_round_up(kLoose[i] * dd);
+        c.nonzero = f32_next_up(f32_round_down(0x1p-150 * dd));
+    }
+    for (int i = 0; i < 8; ++i) c.value[i] = codec::e2m1_to_float(static_cast<uint8_t>(i)) * d;
+    return c;
+}
+
+// The number of thresholds passed, found by binary search (the thresholds are non-decreasing):
+// three compares and four selects instead of seven compares and a sum.
+MICROSCALE_HD inline uint32_t e2m1_magnitude_cut(float mag, const float (&up)[7]) {
+    const bool b2 = mag >= up[3];
+    const bool b1 = mag >= (b2 ? up[5] : up[1]);
+    const bool b0 = mag >= (b2 ? (b1 ? up[6] : up[4]) : (b1 ? up[2] : up[0]));
+    return (b2 ? 4u : 0u) | (b1 ? 2u : 0u) | (b0 ? 1u : 0u);
+}
+MICROSCALE_HD inline uint32_t e2m1_magnitude_cut(float mag, const E2m1Cuts& c) { return e2m1_magnitude_cut(mag, c.up); }
+
+// == codec::e2m1_from_float(w / d).
+MICROSCALE_HD inline uint8_t e2m1_nibble_cut(float w, const E2m1Cuts& c) {
+    const float mag = codec::abs_f32(w);
+    const bool neg = w < 0.0f && mag >= c.nonzero;
+    return static_cast<uint8_t>((neg ? 0x8 : 0x0) | e2m1_magnitude_cut(mag, c));
+}
+
+// == nvfp4_block_loss(w, d): the same squared errors summed in the same order.
+MICROSCALE_HD inline float nvfp4_block_loss_cut(const float* w, const E2m1Cuts& c) {
+    float loss = 0.0f;
+    for (int j = 0; j < 16; ++j) {
+        const float mag = codec::abs_f32(w[j]);
+        const float diff = mag - c.value[e2m1_magnitude_cut(mag, c)];
+        loss += diff * diff;
+    }
+    return loss;
+}
+
+}  // namespace microscale::format

@@ -1,0 +1,79 @@
+// Whole checkpoints quantized on the CPU and on the GPU are byte-identical: every file of the
+// output directory (safetensors shards, index, configs), for weight-only and calibrated recipes.
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "calib/dataset.h"
+#include "gpu_test_util.h"
+#include "model/synthetic.h"
+#include "pipeline/quantize_job.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace microscale;
+
+namespace {
+
+std::string file_bytes(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), {}};
+}
+
+struct Case {
+    std::string recipe;
+    bool weights_only;  // else calibrated on the CPU forward (the same statistics both times)
+};
+
+void quantize(const fs::path& in, const fs::path& out, const Case& c, const fs::path& calib, format::Backend backend) {
+    pipeline::QuantizeOptions o;
+    o.model_dir = in;
+    o.output_dir = out;
+    o.recipe = c.recipe;
+    o.threads = 4;
+    o.backend = backend;
+    o.plan.weights_only = c.weights_only;
+    o.max_shard_bytes = 3'000'000;  // several shards
+    if (!c.weights_only) o.calibration.data = calib::CalibOptions{calib, calib::CalibFormat::IDS, 4, 16, 0};
+    pipeline::run_quantize(o, {});
+}
+
+}  // namespace
+
+TEST(GpuExportAgreement, WeightOnlyCheckpointsAreByteIdentical) {
+    MICROSCALE_REQUIRE_GPU();
+    microscale::test::TempDir tmp("ms-gpu-export");
+    model::SyntheticSpec spec;
+    spec.hidden = 256;
+    spec.layers = 3;
+    spec.ffn = 704;
+    spec.seed = 7;
+    model::write_synthetic_llama(tmp.path / "in", spec);
+    const fs::path calib = tmp.path / "calib.ids";
+    {
+        std::ofstream f(calib);
+        for (int d = 0; d < 4; ++d) {
+            for (int t = 0; t < 24; ++t) f << (d * 37 + t * 11) % 1000 << ' ';
+            f << '\n';
+        }
+    }
+    const Case cases[] = {{"W4A16_NVFP4_CFG", true},        {"NVFP4_FOUR_OVER_SIX_CFG", true},
+                          {"NVFP4_W4A4_WEIGHT_MSE_FP8_SWEEP_CFG", true}, {"NVFP4_DEFAULT_CFG+FP8_KV_CFG", false},
+                          {"FP8_DEFAULT_CFG", false},       {"MXFP4_DEFAULT_CFG", false},
+                          {"MXFP8_DEFAULT_CFG", false}};
+    for (const Case& c : cases) {
+        const std::string& recipe = c.recipe;
+        const fs::path cpu = tmp.path / (recipe + "-cpu"), gpu = tmp.path / (recipe + "-gpu");
+        quantize(tmp.path / "in", cpu, c, calib, format::Backend::SIMD);
+        quantize(tmp.path / "in", gpu, c, calib, format::Backend::CUDA);
+        size_t files = 0;
+        for (const auto& e : fs::directory_iterator(cpu)) {
+            const fs::path other = gpu / e.path().filename();
+            ASSERT_TRUE(fs::exists(other)) << recipe << ": " << other << " missing";
+            EXPECT_TRUE(file_bytes(e.path()) == file_bytes(other)) << recipe << ": " << e.path().filename() << " differs";
+            ++files;
+        }
+        EXPECT_EQ(files, static_cast<size_t>(std::distance(fs::directory_iterator(gpu), fs::directory_iterator{})));
+        EXPECT_GT(files, 3u) << recipe;
+    }
+}
