@@ -702,7 +702,8 @@ struct GpuModelForward::Impl {
         // Distinct batch layouts (equal-length samples: one, plus a shorter last batch).
         std::map<std::vector<int64_t>, size_t> distinct;
         for (const model::TokenBatch& b : layouts) distinct.emplace(b.offsets, distinct.size());
-        uint64_t fixed = align_up(static_cast<uint64_t>(T_all * H) * 4) + work_bytes(T_max);
+        uint64_t fixed = align_up(static_cast<uint64_t>(T_all * H) * 4) + work_bytes(T_max) +
+                         align_up(static_cast<uint64_t>(H) * 4);  // + the final norm
         for (const auto& [offs, i] : distinct) {
             (void)i;
             fixed += batch_bytes(offs.back(), static_cast<int64_t>(offs.size()) - 1);
