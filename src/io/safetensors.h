@@ -146,6 +146,8 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // Streaming writer. All tensors are declared up front; the header is written at construction and
 // data must follow in declared order, either whole (`write`) or in chunks (`append`). Any error
 // poisons the writer and removes the temporary file; so does destruction without commit().
+class DirectBlockWriter;
+
 class SafetensorsWriter {
 public:
     SafetensorsWriter(std::filesystem::path path, std::vector<TensorDecl> tensors,
@@ -175,8 +177,7 @@ private:
     void check_usable(const char* op) const;
     void put(std::string_view name, std::span<const uint8_t> data, bool whole);
     void flush_buffer();
-    void stage(const uint8_t* data, size_t n);  // DIRECT: copy into the aligned staging block
-    void flush_staging(bool last);
+    void drop_file() noexcept;  // abandons the temporary file (the DIRECT thread first)
     [[noreturn]] void fail(const std::string& msg);
 
     std::filesystem::path path_;
@@ -184,9 +185,7 @@ private:
     std::vector<uint64_t> sizes_;
     std::unique_ptr<TempFile> file_;
     std::vector<uint8_t> buffer_;  // BUFFERED: coalesces small writes
-    std::unique_ptr<uint8_t, void (*)(void*)> staging_{nullptr, nullptr};  // DIRECT: aligned block
-    size_t staged_ = 0;            // bytes in staging_
-    uint64_t file_bytes_ = 0;      // logical file size so far (header + data)
+    std::unique_ptr<DirectBlockWriter> direct_;  // DIRECT mode (declared after file_: goes first)
     size_t next_ = 0;              // index of the tensor being written
     uint64_t written_in_tensor_ = 0;
     uint64_t total_bytes_ = 0;

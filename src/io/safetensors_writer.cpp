@@ -10,15 +10,13 @@
 #include <cstring>
 #include <random>
 
+#include "io/direct_writer.h"
 #include "io/safetensors.h"
 
 namespace microscale::io {
 namespace {
 
 constexpr size_t kBufferBytes = 1 << 20;
-// DIRECT staging block: large enough that the device sees deep queues from one synchronous write.
-constexpr size_t kStagingBytes = 8 << 20;
-static_assert(kStagingBytes % kDirectAlign == 0);
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -157,60 +155,35 @@ SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<Ten
         total_bytes_ += sizes_.back();
     }
     file_ = std::make_unique<TempFile>(path_, mode);
-    if (file_->direct()) {
-        void* p = std::aligned_alloc(kDirectAlign, kStagingBytes);
-        if (!p) throw Error(path_.string() + ": cannot allocate the write staging buffer");
-        staging_ = {static_cast<uint8_t*>(p), std::free};
-    }
+    if (file_->direct()) direct_ = std::make_unique<DirectBlockWriter>(*file_);
     uint8_t len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(header.size() >> (8 * i));
     try {
-        if (staging_) {
-            stage(len, 8);
-            stage(reinterpret_cast<const uint8_t*>(header.data()), header.size());
+        if (direct_) {
+            direct_->append(len, 8);
+            direct_->append(reinterpret_cast<const uint8_t*>(header.data()), header.size());
         } else {
             file_->write_all(len, 8);
             file_->write_all(reinterpret_cast<const uint8_t*>(header.data()), header.size());
         }
     } catch (...) {
         failed_ = true;
-        file_.reset();
+        drop_file();
         throw;
     }
-    if (!staging_) buffer_.reserve(kBufferBytes);
-}
-
-void SafetensorsWriter::stage(const uint8_t* data, size_t n) {
-    file_bytes_ += n;
-    while (n > 0) {
-        const size_t k = std::min(n, kStagingBytes - staged_);
-        std::memcpy(staging_.get() + staged_, data, k);
-        staged_ += k;
-        data += k;
-        n -= k;
-        if (staged_ == kStagingBytes) flush_staging(false);
-    }
-}
-
-// Full blocks keep every write aligned; the last one is padded to the alignment with zeros and
-// the padding truncated away, so the file ends where the data does.
-void SafetensorsWriter::flush_staging(bool last) {
-    if (staged_ == 0) return;
-    size_t n = staged_;
-    if (last) {
-        n = (staged_ + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-        std::memset(staging_.get() + staged_, 0, n - staged_);
-    }
-    file_->write_all(staging_.get(), n);
-    staged_ = 0;
-    if (last && n != 0) file_->truncate(file_bytes_);
+    if (!direct_) buffer_.reserve(kBufferBytes);
 }
 
 SafetensorsWriter::~SafetensorsWriter() = default;  // an uncommitted TempFile removes itself
 
+void SafetensorsWriter::drop_file() noexcept {
+    direct_.reset();  // its thread writes to file_
+    file_.reset();    // removes the temporary file
+}
+
 void SafetensorsWriter::fail(const std::string& msg) {
     failed_ = true;
-    file_.reset();  // removes the temporary file
+    drop_file();
     throw Error(path_.string() + ": " + msg);
 }
 
@@ -251,8 +224,8 @@ void SafetensorsWriter::put(std::string_view name, std::span<const uint8_t> data
              std::to_string(written_in_tensor_) + " overruns it");
 
     try {
-        if (staging_) {
-            stage(data.data(), data.size());
+        if (direct_) {
+            direct_->append(data.data(), data.size());
         } else {
             if (buffer_.size() + data.size() > kBufferBytes) flush_buffer();
             if (data.size() >= kBufferBytes) file_->write_all(data.data(), data.size());
@@ -260,7 +233,7 @@ void SafetensorsWriter::put(std::string_view name, std::span<const uint8_t> data
         }
     } catch (const Error&) {
         failed_ = true;
-        file_.reset();
+        drop_file();
         throw;
     }
     written_in_tensor_ += data.size();
@@ -287,12 +260,12 @@ void SafetensorsWriter::finish() {
              " tensors not fully written");
     }
     try {
-        if (staging_) flush_staging(true);
+        if (direct_) direct_->finish();
         else flush_buffer();
         file_->sync_and_close();
     } catch (const Error&) {
         failed_ = true;
-        file_.reset();
+        drop_file();
         throw;
     }
     finished_ = true;
@@ -305,7 +278,7 @@ void SafetensorsWriter::commit() {
         file_->commit();
     } catch (const Error&) {
         failed_ = true;
-        file_.reset();
+        drop_file();
         throw;
     }
     committed_ = true;
