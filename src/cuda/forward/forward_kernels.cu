@@ -146,7 +146,7 @@ size_t attention_smem_bytes(int64_t d) {
     return static_cast<size_t>(kAttnK * (d + 1) + kAttnK * d + kAttnQ * d) * sizeof(float);
 }
 
-__global__ void k_causal_attention(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv,
+__global__ void __launch_bounds__(kAttnQ * 32) k_causal_attention(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv,
                                    const int64_t* offsets, int64_t heads, int64_t kv_heads, int64_t d,
                                    int64_t window, float scaling, float* out, int64_t ldo) {
     extern __shared__ float smem[];

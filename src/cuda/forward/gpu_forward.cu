@@ -10,6 +10,7 @@
 #include <cstring>
 #include <future>
 #include <map>
+#include <thread>
 
 #include "cuda/check.cuh"
 #include "cuda/device.h"
@@ -35,6 +36,27 @@ constexpr uint64_t kAlign = 256;
 constexpr uint64_t kCublasWorkspaceBytes = 32ull << 20;
 uint64_t align_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 std::string mib(uint64_t b) { return std::to_string((b + (1 << 19)) >> 20) + " MiB"; }
+
+// memcpy of a large tensor (mmap'd checkpoint -> pinned staging) on a few threads: one thread's
+// copy bandwidth is below what the PCIe copy of the next layer can take.
+void parallel_memcpy(void* dst, const void* src, uint64_t n) {
+    constexpr uint64_t kChunk = 8ull << 20;
+    constexpr unsigned kMaxThreads = 4;
+    const unsigned parts = static_cast<unsigned>(std::min<uint64_t>(kMaxThreads, (n + kChunk - 1) / kChunk));
+    if (parts <= 1) {
+        std::memcpy(dst, src, n);
+        return;
+    }
+    const uint64_t per = (n + parts - 1) / parts;
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < parts; ++i) {
+        const uint64_t b = i * per, e = std::min(n, b + per);
+        if (b < e)
+            threads.emplace_back([=] { std::memcpy(static_cast<char*>(dst) + b, static_cast<const char*>(src) + b, e - b); });
+    }
+    std::memcpy(dst, src, std::min(n, per));
+    for (std::thread& t : threads) t.join();
+}
 
 // Device bytes counted against the budget.
 struct Arena {
@@ -287,7 +309,7 @@ struct GpuModelForward::Impl {
             const uint64_t n = static_cast<uint64_t>(s.out * s.in);
             const io::TensorRef* ref = m.quant ? nullptr : ckpt.find(m.weight);
             if (bf16 && ref && ref->info->dtype == DType::BF16 && ref->info->numel() == n) {
-                std::memcpy(dst + s.weight, ckpt.bytes(*ref).data(), n * 2);
+                parallel_memcpy(dst + s.weight, ckpt.bytes(*ref).data(), n * 2);
             } else {
                 const std::vector<float> w = model::load_linear_weight(ckpt, m);
                 if (bf16) {
@@ -490,6 +512,8 @@ struct GpuModelForward::Impl {
     }
 
     float* amax_at(size_t i) { return amax.as<float>() + i; }
+    // amax buffer: [linears | k, v of each layer | lm_head input]; DevMem rounds its size up.
+    size_t head_index() const { return layout.linears.size() + 2 * static_cast<size_t>(c.layers); }
     float* linear_amax(const LinearSlot* s) { return s ? amax_at(static_cast<size_t>(s->linear)) : nullptr; }
 
     void linear(const uint8_t* blob, const LinearSlot& s, GemmInput x, int64_t T, float* y, int64_t ldy,
@@ -593,7 +617,7 @@ struct GpuModelForward::Impl {
             s.k_amax.push_back(a[nl + 2 * l]);
             s.v_amax.push_back(a[nl + 2 * l + 1]);
         }
-        s.head_amax = a.back();
+        s.head_amax = a[head_index()];
         return s;
     }
 
@@ -619,7 +643,7 @@ struct GpuModelForward::Impl {
         if (final_name.empty()) throw Error("GPU forward: the model has no final norm");
         const std::vector<float> fn = model::load_tensor_f32(ckpt, final_name, static_cast<uint64_t>(H));
         final_norm_w.alloc(arena, fn.size() * 4, "the final norm");
-        MICROSCALE_CUDA_CHECK(cudaMemcpy(final_norm_w.as<void>(), fn.data(), fn.size() * 4, cudaMemcpyHostToDevice));
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(final_norm_w.as<void>(), fn.data(), fn.size() * 4, cudaMemcpyHostToDevice, compute));
         const model::LinearModule& head = linear_with_role(Role::LM_HEAD);
         const std::string weight = head.weight.empty() ? linear_with_role(Role::EMBED).weight : head.weight;
         head_w.alloc(arena, static_cast<uint64_t>(V * H) * esize, "lm_head");
@@ -641,11 +665,13 @@ struct GpuModelForward::Impl {
             if (bf16) {
                 slab16.resize(static_cast<size_t>(rows * H));
                 for (size_t i = 0; i < slab16.size(); ++i) slab16[i] = codec::bf16_from_float(src[i]);
-                MICROSCALE_CUDA_CHECK(cudaMemcpy(dst, slab16.data(), slab16.size() * 2, cudaMemcpyHostToDevice));
+                MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(dst, slab16.data(), slab16.size() * 2, cudaMemcpyHostToDevice, compute));
             } else {
-                MICROSCALE_CUDA_CHECK(cudaMemcpy(dst, src, static_cast<size_t>(rows * H) * 4, cudaMemcpyHostToDevice));
+                MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(rows * H) * 4, cudaMemcpyHostToDevice, compute));
             }
+            MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));  // the slab is reused next
         }
+        MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
     }
 
     std::vector<float> forward(const model::TokenSequences& seqs, GpuObserverStats* stats) {
@@ -660,7 +686,8 @@ struct GpuModelForward::Impl {
         ensure_head();
         DevMem hidden, logits;
         hidden.alloc(arena, emb.size() * 4, "the residual stream");
-        MICROSCALE_CUDA_CHECK(cudaMemcpy(hidden.as<void>(), emb.data(), emb.size() * 4, cudaMemcpyHostToDevice));
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(hidden.as<void>(), emb.data(), emb.size() * 4, cudaMemcpyHostToDevice, compute));
+        MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
         Work w;
         alloc_work(w, T);
         const std::unique_ptr<DeviceBatch> db = make_batch(tb);
@@ -669,7 +696,7 @@ struct GpuModelForward::Impl {
             run_layers({{0, db.get()}}, hidden.as<float>(), w, stats != nullptr);
             float* h = w.h.as<float>();
             fwd::launch_rms_norm(hidden.as<float>(), T, H, H, final_norm_w.as<float>(), c.rms_norm_eps, h, H, compute);
-            if (stats) fwd::launch_amax(h, T, H, H, amax_at(amax.bytes() / 4 - 1), nullptr, nullptr, compute);
+            if (stats) fwd::launch_amax(h, T, H, H, amax_at(head_index()), nullptr, nullptr, compute);
             logits.alloc(arena, static_cast<uint64_t>(T * V) * 4, "logits");
             const GemmInput x = gemm_input(w, h, T, H, H);
             gemm(x.ptr, T, H, x.ld, head_w.as<void>(), V, logits.as<float>(), V, false);
@@ -714,8 +741,9 @@ struct GpuModelForward::Impl {
         for (size_t i = 0; i < layouts.size(); ++i) {
             const int64_t s0 = static_cast<int64_t>(i) * bs, s1 = std::min(n, s0 + bs);
             const std::vector<float> e = host.embed(model::TokenSequences(seqs.begin() + s0, seqs.begin() + s1));
-            MICROSCALE_CUDA_CHECK(cudaMemcpy(hidden.as<float>() + row0s[i] * H, e.data(), e.size() * 4,
-                                             cudaMemcpyHostToDevice));
+            MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(hidden.as<float>() + row0s[i] * H, e.data(), e.size() * 4,
+                                                  cudaMemcpyHostToDevice, compute));
+            MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
         }
         Work w;
         alloc_work(w, T_max);
@@ -737,8 +765,9 @@ struct GpuModelForward::Impl {
             const std::vector<float> fn = model::load_tensor_f32(host.checkpoint(), final_name, static_cast<uint64_t>(H));
             DevMem fnw;
             fnw.alloc(arena, fn.size() * 4, "the final norm");
-            MICROSCALE_CUDA_CHECK(cudaMemcpy(fnw.as<void>(), fn.data(), fn.size() * 4, cudaMemcpyHostToDevice));
-            float* head_amax = amax_at(amax.bytes() / 4 - 1);
+            MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(fnw.as<void>(), fn.data(), fn.size() * 4, cudaMemcpyHostToDevice, compute));
+            MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
+            float* head_amax = amax_at(head_index());
             for (const auto& [row0, b] : batches) {
                 fwd::launch_rms_norm(hidden.as<float>() + row0 * H, b->tokens, H, H, fnw.as<float>(), c.rms_norm_eps,
                                      w.h.as<float>(), H, compute);
