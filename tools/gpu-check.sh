@@ -15,11 +15,12 @@ mkdir -p "$OUT"
 if [ -n "${1:-}" ]; then
     BIN=$(cd "$1" && pwd)
     export LD_LIBRARY_PATH="$BIN/../lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-    TESTS=$BIN/microscale_gpu_tests BENCH=$BIN/microscale_gpu_bench
+    TESTS=$BIN/microscale_gpu_tests BENCH=$BIN/microscale_gpu_bench FWD_BENCH=$BIN/microscale_gpu_bench_forward
 else
     cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DMICROSCALE_CUDA=ON >"$OUT/build.txt" 2>&1 &&
         cmake --build build-gpu -j "$(nproc)" >>"$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
     TESTS=build-gpu/tests/microscale_gpu_tests BENCH=build-gpu/bench/microscale_gpu_bench
+    FWD_BENCH=build-gpu/bench/microscale_gpu_bench_forward
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 
@@ -39,5 +40,20 @@ else
     echo "(no torch with CUDA here: skipped)"
 fi
 rm -f /tmp/gpu-check-w.bin
+
+echo "== calibration forward (microscale_gpu_bench_forward, synthetic 1B llama) vs transformers bf16 sdpa"
+FWD_ARGS=${FWD_ARGS:-"--seqs 16 --seq-len 2048 --batch 8"}
+if [ -x "$FWD_BENCH" ]; then
+    # shellcheck disable=SC2086
+    "$FWD_BENCH" --workdir /tmp/microscale-bench-1b $FWD_ARGS | tee "$OUT/forward_bench.txt"
+    if python3 -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null; then
+        # shellcheck disable=SC2086
+        python3 tools/bench_hf_forward.py --model /tmp/microscale-bench-1b $FWD_ARGS | tee -a "$OUT/forward_bench.txt"
+    else
+        echo "(no torch/transformers with CUDA here: HF baseline skipped)"
+    fi
+else
+    echo "(no $FWD_BENCH: skipped)"
+fi
 echo "== gpu tests exit code: $tests_rc"
 exit "$tests_rc"
