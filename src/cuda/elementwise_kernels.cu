@@ -44,7 +44,18 @@ __global__ void __launch_bounds__(kThreads) amax_bits_kernel(const void* w, int6
         const uint4* v = reinterpret_cast<const uint4*>(h);
         const int64_t nv = n / 8;
         uint32_t pair = 0;  // two 16-bit lanes, maxed lane-wise
-        for (int64_t i = tid; i < nv; i += stride) {
+        // Eight independent 16-byte loads in flight per thread, then the remainder one at a time.
+        int64_t i = tid;
+        for (; i + 7 * stride < nv; i += 8 * stride) {
+            uint4 q[8];
+#pragma unroll
+            for (int k = 0; k < 8; ++k) q[k] = __ldg(v + i + k * stride);
+#pragma unroll
+            for (int k = 0; k < 8; ++k)
+                pair = __vmaxu2(pair, __vmaxu2(__vmaxu2(q[k].x & 0x7FFF7FFFu, q[k].y & 0x7FFF7FFFu),
+                                               __vmaxu2(q[k].z & 0x7FFF7FFFu, q[k].w & 0x7FFF7FFFu)));
+        }
+        for (; i < nv; i += stride) {
             const uint4 q = __ldg(v + i);
             pair = __vmaxu2(pair, __vmaxu2(__vmaxu2(q.x & 0x7FFF7FFFu, q.y & 0x7FFF7FFFu),
                                            __vmaxu2(q.z & 0x7FFF7FFFu, q.w & 0x7FFF7FFFu)));

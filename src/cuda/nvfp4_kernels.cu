@@ -19,10 +19,11 @@ using format::Nvfp4Search;
 // Cut table row per E4M3 code: up[7], nonzero, value[8]; stride 17 floats so that threads
 // reading rows of different codes fall on different shared-memory banks.
 constexpr int kCutStride = 17;
+constexpr int kPairStride = 9;  // E2m1PairCuts: 8 words, odd stride for the same reason
 constexpr int kCodes = 128;
 constexpr int kThreads = 256;
 
-__device__ void fill_cut_table(float* table, const Nvfp4Scales& s) {
+__device__ void fill_cut_table(float* table, uint32_t* pair_table, const Nvfp4Scales& s) {
     for (int code = threadIdx.x; code < kCodes; code += blockDim.x) {
         // Code 0x7F is E4M3 NaN and never chosen; its row is a harmless d = 0 row.
         const float d = code < 0x7F ? format::nvfp4_block_divisor(static_cast<uint8_t>(code), s) : 0.0f;
@@ -31,6 +32,10 @@ __device__ void fill_cut_table(float* table, const Nvfp4Scales& s) {
         for (int i = 0; i < 7; ++i) row[i] = c.up[i];
         row[7] = c.nonzero;
         for (int i = 0; i < 8; ++i) row[8 + i] = c.value[i];
+        const format::E2m1PairCuts p = format::e2m1_pair_cuts(c);
+        uint32_t* prow = pair_table + code * kPairStride;
+        for (int i = 0; i < 7; ++i) prow[i] = p.up[i];
+        prow[7] = p.nonzero;
     }
     __syncthreads();
 }
@@ -66,13 +71,37 @@ __device__ __forceinline__ uint2 encode_block(const float (&x)[16], const float*
     return make_uint2(word[0], word[1]);
 }
 
+// The same two words for bf16 input straight from the loaded bits, two elements per operation.
+__device__ __forceinline__ uint2 encode_block_bf16(const uint32_t (&raw)[8], const uint32_t* prow) {
+    format::E2m1PairCuts p;
+#pragma unroll
+    for (int i = 0; i < 7; ++i) p.up[i] = prow[i];
+    p.nonzero = prow[7];
+    uint32_t word[2] = {0, 0};
+#pragma unroll
+    for (int k = 0; k < 8; ++k) word[k / 4] |= format::e2m1_byte_bf16_pair(raw[k], p) << (8 * (k % 4));
+    return make_uint2(word[0], word[1]);
+}
+
+__device__ __forceinline__ void load_raw16_bf16(const void* w, int64_t b, uint32_t (&raw)[8]) {
+    const uint4* p = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(w) + b * 16);
+    const uint4 q0 = __ldg(p), q1 = __ldg(p + 1);
+    raw[0] = q0.x, raw[1] = q0.y, raw[2] = q0.z, raw[3] = q0.w;
+    raw[4] = q1.x, raw[5] = q1.y, raw[6] = q1.z, raw[7] = q1.w;
+}
+
+// max |w| of a bf16 block from the raw words: an integer max of the magnitude patterns.
+__device__ __forceinline__ float block_amax_bf16(const uint32_t (&raw)[8]) {
+    uint32_t m = 0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
+    return codec::bf16_to_float(static_cast<uint16_t>(max(m & 0xFFFFu, m >> 16)));
+}
+
 template <Nvfp4Search S>
-__device__ __forceinline__ uint8_t choose_code(const float (&x)[16], const Nvfp4Scales& s, const float* mult,
+__device__ __forceinline__ uint8_t choose_code(const float (&x)[16], float a, const Nvfp4Scales& s, const float* mult,
                                                int n_mult, const float* table) {
     if (s.all_zero) return 0x38;
-    float a = 0.0f;
-#pragma unroll
-    for (int j = 0; j < 16; ++j) a = fmaxf(a, codec::abs_f32(x[j]));
     if constexpr (S == Nvfp4Search::DYNAMIC_MAX) {
         return format::nvfp4_code_dynamic(a, s);
     } else if constexpr (S == Nvfp4Search::STATIC_MAX) {
@@ -116,37 +145,69 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
                                                                    const float* mult, int n_mult, uint2* packed,
                                                                    uint8_t* scales) {
     __shared__ float table[kCodes * kCutStride];
-    fill_cut_table(table, s);
+    __shared__ uint32_t pair_table[kCodes * kPairStride];
+    fill_cut_table(table, pair_table, s);
+    constexpr bool kMax = S == Nvfp4Search::DYNAMIC_MAX || S == Nvfp4Search::STATIC_MAX;
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
-        float x[16];
-        load_elems<T, 16>(w, b * 16, x);
-        const uint8_t code = choose_code<S>(x, s, mult, n_mult, table);
-        packed[b] = encode_block(x, table + code * kCutStride);
+        uint8_t code;
+        if constexpr (T == In::BF16) {
+            uint32_t raw[8];
+            load_raw16_bf16(w, b, raw);
+            float x[16];
+            if constexpr (!kMax) {
+#pragma unroll
+                for (int k = 0; k < 8; ++k) {
+                    x[2 * k] = codec::bf16_to_float(static_cast<uint16_t>(raw[k] & 0xFFFFu));
+                    x[2 * k + 1] = codec::bf16_to_float(static_cast<uint16_t>(raw[k] >> 16));
+                }
+            }
+            code = choose_code<S>(x, block_amax_bf16(raw), s, mult, n_mult, table);
+            packed[b] = encode_block_bf16(raw, pair_table + code * kPairStride);
+        } else {
+            float x[16];
+            load_elems<T, 16>(w, b * 16, x);
+            float a = 0.0f;
+#pragma unroll
+            for (int j = 0; j < 16; ++j) a = fmaxf(a, codec::abs_f32(x[j]));
+            code = choose_code<S>(x, a, s, mult, n_mult, table);
+            packed[b] = encode_block(x, table + code * kCutStride);
+        }
         scales[b] = code;
     }
 }
 
+// Persistent grid: as many CTAs as fit on the GPU at once (each fills its cut table once).
+template <typename K>
+int resident_grid(K kernel, int64_t n_items) {
+    int dev = 0, sms = 0, per_sm = 0;
+    MICROSCALE_CUDA_CHECK(cudaGetDevice(&dev));
+    MICROSCALE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    MICROSCALE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0));
+    const int64_t want = (n_items + kThreads - 1) / kThreads;
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, int64_t{sms} * std::max(per_sm, 1))));
+}
+
+template <In T, Nvfp4Search S>
+void launch_search(const void* w, int64_t n_blocks, const format::Nvfp4Plan& plan, const float* mult, uint2* p,
+                   uint8_t* scales, cudaStream_t stream) {
+    auto kernel = nvfp4_quantize_kernel<T, S>;
+    const int grid = resident_grid(kernel, n_blocks);
+    kernel<<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, static_cast<int>(plan.multipliers.size()), p,
+                                          scales);
+    MICROSCALE_CUDA_CHECK_LAUNCH();
+}
+
 template <In T>
 void launch_typed(const void* w, int64_t n_blocks, const format::Nvfp4Plan& plan, const float* mult, uint8_t* packed,
-                  uint8_t* scales, int grid, cudaStream_t stream) {
+                  uint8_t* scales, cudaStream_t stream) {
     uint2* p = reinterpret_cast<uint2*>(packed);
-    const int n_mult = static_cast<int>(plan.multipliers.size());
     switch (plan.search) {
-        case Nvfp4Search::DYNAMIC_MAX:
-            nvfp4_quantize_kernel<T, Nvfp4Search::DYNAMIC_MAX><<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, n_mult, p, scales);
-            break;
-        case Nvfp4Search::STATIC_MAX:
-            nvfp4_quantize_kernel<T, Nvfp4Search::STATIC_MAX><<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, n_mult, p, scales);
-            break;
-        case Nvfp4Search::MSE:
-            nvfp4_quantize_kernel<T, Nvfp4Search::MSE><<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, n_mult, p, scales);
-            break;
-        case Nvfp4Search::FP8_SWEEP:
-            nvfp4_quantize_kernel<T, Nvfp4Search::FP8_SWEEP><<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, n_mult, p, scales);
-            break;
+        case Nvfp4Search::DYNAMIC_MAX: launch_search<T, Nvfp4Search::DYNAMIC_MAX>(w, n_blocks, plan, mult, p, scales, stream); break;
+        case Nvfp4Search::STATIC_MAX: launch_search<T, Nvfp4Search::STATIC_MAX>(w, n_blocks, plan, mult, p, scales, stream); break;
+        case Nvfp4Search::MSE: launch_search<T, Nvfp4Search::MSE>(w, n_blocks, plan, mult, p, scales, stream); break;
+        case Nvfp4Search::FP8_SWEEP: launch_search<T, Nvfp4Search::FP8_SWEEP>(w, n_blocks, plan, mult, p, scales, stream); break;
     }
-    MICROSCALE_CUDA_CHECK_LAUNCH();
 }
 
 int grid_for(int64_t n_items, int threads) {
@@ -177,11 +238,10 @@ __global__ void nvfp4_dequantize_kernel(const uint2* packed, const uint8_t* scal
 void launch_nvfp4_quantize(const void* w, DType dtype, int64_t n_blocks, const format::Nvfp4Plan& plan,
                            const float* multipliers, uint8_t* packed, uint8_t* scales, cudaStream_t stream) {
     if (n_blocks <= 0) return;
-    const int grid = grid_for(n_blocks, kThreads);
     switch (dtype) {
-        case DType::BF16: launch_typed<In::BF16>(w, n_blocks, plan, multipliers, packed, scales, grid, stream); break;
-        case DType::F16: launch_typed<In::F16>(w, n_blocks, plan, multipliers, packed, scales, grid, stream); break;
-        case DType::F32: launch_typed<In::F32>(w, n_blocks, plan, multipliers, packed, scales, grid, stream); break;
+        case DType::BF16: launch_typed<In::BF16>(w, n_blocks, plan, multipliers, packed, scales, stream); break;
+        case DType::F16: launch_typed<In::F16>(w, n_blocks, plan, multipliers, packed, scales, stream); break;
+        case DType::F32: launch_typed<In::F32>(w, n_blocks, plan, multipliers, packed, scales, stream); break;
         default: throw Error("nvfp4 CUDA kernel: weight dtype must be BF16, F16 or F32");
     }
 }

@@ -85,4 +85,53 @@ MICROSCALE_HD inline float nvfp4_block_loss_cut(const float* w, const E2m1Cuts& 
     return loss;
 }
 
+// ---- Two bf16 elements at once (the GPU's bf16 path; its ALU pipe is the bottleneck there).
+// A bf16 magnitude m passes an fp32 threshold u exactly when m >= RU_bf16(u), and non-negative
+// bf16 patterns order like their values, so each comparison is an integer one on 16-bit lanes:
+// with m < 0x8000 and U <= 0x7F80, m + (0x8000 - U) stays inside its lane and has bit 15 set
+// exactly when m >= U. Both lanes of a 32-bit word are compared by one add.
+
+// Smallest bf16 pattern >= the non-negative fp32 u (u's upper half, plus one if bits were cut).
+MICROSCALE_HD inline uint32_t bf16_round_up_bits(float u) {
+    const uint32_t b = codec::float_bits(u);
+    return (b >> 16) + ((b & 0xFFFFu) != 0 ? 1u : 0u);
+}
+
+// The per-divisor constants of the pair test: 0x8000 - U in both lanes of a word.
+struct E2m1PairCuts {
+    uint32_t up[7];
+    uint32_t nonzero;
+};
+
+MICROSCALE_HD inline E2m1PairCuts e2m1_pair_cuts(const E2m1Cuts& c) {
+    E2m1PairCuts p;
+    auto lanes = [](float u) {
+        const uint32_t k = 0x8000u - bf16_round_up_bits(u);
+        return (k << 16) | k;
+    };
+    for (int i = 0; i < 7; ++i) p.up[i] = lanes(c.up[i]);
+    p.nonzero = lanes(c.nonzero);
+    return p;
+}
+
+MICROSCALE_HD inline uint32_t mul_hi_u32(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+    return __umulhi(a, b);
+#else
+    return static_cast<uint32_t>((static_cast<uint64_t>(a) * b) >> 32);
+#endif
+}
+
+// NVFP4 nibbles of two bf16 elements packed in a word (element 0 in the low half): the byte
+// nvfp4_encode_block stores for them, == e2m1_nibble_cut on each element.
+MICROSCALE_HD inline uint32_t e2m1_byte_bf16_pair(uint32_t pair, const E2m1PairCuts& p) {
+    const uint32_t mag = pair & 0x7FFF7FFFu;
+    uint32_t acc = 0;  // lane counts in bits 0-2 and 16-18, signs in bits 3 and 19
+    // x >> 15 written as the high word of x * 2^17: on the GPU a multiply-add, which runs on the
+    // FMA pipe and leaves the integer/logic pipe (the bottleneck) to the masks.
+    for (int i = 0; i < 7; ++i) acc += mul_hi_u32((mag + p.up[i]) & 0x80008000u, 1u << 17);
+    acc += mul_hi_u32(((mag + p.nonzero) & pair) & 0x80008000u, 1u << 20);
+    return (acc + mul_hi_u32(acc, 1u << 20)) & 0xFFu;
+}
+
 }  // namespace microscale::format

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "format/codec/bf16.h"
 #include "format/codec/e2m1.h"
 #include "format/codec/e4m3.h"
 #include "format/nvfp4_block.h"
@@ -113,4 +114,28 @@ TEST(Nvfp4Cuts, OneUlpOffThresholdIsDetected) {
     EXPECT_EQ(e2m1_nibble_cut(w, c), codec::e2m1_from_float(w / d));
     c.up[1] = step(c.up[1], 1);
     EXPECT_NE(e2m1_nibble_cut(w, c), codec::e2m1_from_float(w / d));
+}
+
+// The bf16 pair path of the GPU kernels, exhaustively: every bf16 pattern (both lanes) against
+// the division, for every E4M3 code under several global scales.
+TEST(Nvfp4Cuts, Bf16PairBytesMatchDivisionForEveryBf16Value) {
+    const float wsf2s[] = {1.0f, 0.0123f, 3.7e-5f, 2.9e35f, 1e-38f, 1.4e-45f};
+    std::vector<float> vals(65536);
+    for (uint32_t h = 0; h < 65536; ++h) vals[h] = codec::bf16_to_float(static_cast<uint16_t>(h));
+    for (float s : wsf2s)
+        for (int code = 0; code <= 0x7E; ++code) {
+            const float d = codec::e4m3_to_float(static_cast<uint8_t>(code)) * s;
+            const E2m1Cuts c = e2m1_cuts(d);
+            const E2m1PairCuts p = e2m1_pair_cuts(c);
+            for (uint32_t h = 0; h < 65536; ++h) {
+                if ((h & 0x7FFFu) > 0x7F80u) continue;  // NaN / Inf never reach the kernels
+                const uint32_t partner = (h * 40503u + 7u) & 0xFFFFu;
+                if ((partner & 0x7FFFu) > 0x7F80u) continue;
+                const uint32_t pair = h | (partner << 16);
+                const uint32_t want = static_cast<uint32_t>(codec::e2m1_from_float(vals[h] / d)) |
+                                      (static_cast<uint32_t>(codec::e2m1_from_float(vals[partner] / d)) << 4);
+                ASSERT_EQ(e2m1_byte_bf16_pair(pair, p), want)
+                    << "bf16 0x" << std::hex << h << " / 0x" << partner << " d=" << d;
+            }
+        }
 }
