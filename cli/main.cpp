@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "microscale/error.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
     microscale::cli::register_quantize(app);
     microscale::cli::register_eval(app);
     microscale::cli::register_autoquant(app);
+    microscale::cli::add_device_option_everywhere(app);
     try {
         app.parse(argc, argv);  // subcommands run from final_callback, i.e. inside parse()
         microscale::cli::run_selected(app);
