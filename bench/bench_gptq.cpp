@@ -5,6 +5,7 @@
 // GPTQ's cost does not depend on its values.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
+#include <sys/resource.h>
 
 #include <cmath>
 #include <memory>
@@ -60,25 +61,44 @@ const Layer& layer(int64_t out, int64_t in) {
     return *cache.back();
 }
 
+// CPU seconds of the whole process (all threads, BLAS included): on a shared machine the wall time
+// depends on the other jobs, this much less.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+template <class F>
+void timed(benchmark::State& st, F&& f) {
+    double cpu = 0;
+    for (auto _ : st) {
+        const double t0 = process_cpu_seconds();
+        f();
+        cpu += process_cpu_seconds() - t0;
+    }
+    st.counters["cpu_all_threads_s"] = cpu / double(st.iterations());
+}
+
 unsigned threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 void BM_GptqBlocked(benchmark::State& st) {
     const Layer& l = layer(st.range(0), st.range(1));
     core::ThreadPool pool(threads());
-    for (auto _ : st) benchmark::DoNotOptimize(algo::gptq(l.w, l.out, l.in, l.h, l.grid(), {}, &pool));
+    timed(st, [&] { benchmark::DoNotOptimize(algo::gptq(l.w, l.out, l.in, l.h, l.grid(), {}, &pool)); });
 }
 
 void BM_GptqReference(benchmark::State& st) {
     const Layer& l = layer(st.range(0), st.range(1));
     openblas_set_num_threads(static_cast<int>(threads()));
-    for (auto _ : st) benchmark::DoNotOptimize(algo::gptq_ref(l.w, l.out, l.in, l.h, l.grid(), {}));
+    timed(st, [&] { benchmark::DoNotOptimize(algo::gptq_ref(l.w, l.out, l.in, l.h, l.grid(), {})); });
 }
 
 // Dead columns, damping and the Cholesky inverse (LAPACK spotrf, spotri, spotrf).
 void BM_GptqPrepare(benchmark::State& st) {
     const Layer& l = layer(st.range(0), st.range(1));
     openblas_set_num_threads(static_cast<int>(threads()));
-    for (auto _ : st) benchmark::DoNotOptimize(algo::detail::prepare(l.w, l.out, l.in, l.h, l.grid(), {}));
+    timed(st, [&] { benchmark::DoNotOptimize(algo::detail::prepare(l.w, l.out, l.in, l.h, l.grid(), {})); });
 }
 
 // One of the two objectives GPTQ reports.
@@ -87,7 +107,7 @@ void BM_GptqObjective(benchmark::State& st) {
     openblas_set_num_threads(static_cast<int>(threads()));
     std::vector<float> q(l.w.size());
     algo::fake_quantize_fixed(l.w, l.out, l.in, l.grid(), q);
-    for (auto _ : st) benchmark::DoNotOptimize(algo::hessian_objective(l.w, q, l.out, l.in, l.h));
+    timed(st, [&] { benchmark::DoNotOptimize(algo::hessian_objective(l.w, q, l.out, l.in, l.h)); });
 }
 
 void shapes(benchmark::internal::Benchmark* b) {

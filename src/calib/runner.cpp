@@ -178,7 +178,7 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
     p.seq_len = len;
     p.tokens = n_seq * len;
     p.seed = set.seed;
-    p.sequential_quantized = static_cast<bool>(opts.quantize_layer);
+    p.sequential_quantized = static_cast<bool>(opts.quantize_layer) || (opts.after_layer && opts.rerun_after_layer);
     if (report) {
         report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         report->spilled = store.spilled();
