@@ -254,14 +254,16 @@ AutoquantReport run_autoquant(const AutoquantOptions& opts, const JobCallbacks& 
         uint64_t lo = std::numeric_limits<uint64_t>::max(), hi = 0;
         for (size_t c = 0; c < K; ++c) {
             const std::optional<Format> f = search::candidate_format(*set.candidates[c], set.w4a4);
-            for (int li : groups[g].linears) {
-                const model::LinearModule& m = layout.linears[static_cast<size_t>(li)];
+            // Available when the format's plan took every member (block sizes divide in_features).
+            for (int li : groups[g].linears)
                 if (plans[c].linears[static_cast<size_t>(li)].format != f) ag.available[c] = false;
-                ag.bytes[c] += search::weight_bytes(m, f, ckpt.at(m.weight).info->dtype);
-            }
             if (!ag.available[c]) {
                 ag.score[c] = std::nan("");
                 continue;
+            }
+            for (int li : groups[g].linears) {
+                const model::LinearModule& m = layout.linears[static_cast<size_t>(li)];
+                ag.bytes[c] += search::weight_bytes(m, f, ckpt.at(m.weight).info->dtype);
             }
             scored[g][c] = f.has_value();
             lo = std::min(lo, ag.bytes[c]);

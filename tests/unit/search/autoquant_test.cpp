@@ -2,6 +2,7 @@
 // by inspect's own count, the plan is the optimum of the reported scores and costs (brute force),
 // `quantize --recipe` with the emitted recipe reproduces the checkpoint byte for byte, the
 // scores order the formats as their errors do, and bad input fails with a clear message.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -323,6 +324,46 @@ TEST(Autoquant, MseProxyIsTheOutputErrorAndRecipeRuns) {
     q.calibration = o.calibration;
     pipeline::run_quantize(q);
     EXPECT_EQ(exporter::inspect_checkpoint(q.output_dir).linear.bits(), r.achieved_bits);
+}
+
+// An F32 checkpoint whose down_proj (in_features 200) NVFP4 cannot take: that group chooses
+// between FP8 and "bf16" (left as stored: 32 bits here), and inspect still agrees on the bits.
+TEST(Autoquant, UnavailableFormatsAndStoredDtypeCost) {
+    TempDir tmp("ms-aq");
+    make_model(tmp.path);
+    model::SyntheticSpec spec;
+    spec.hidden = 128;
+    spec.vocab = 256;
+    spec.layers = 1;
+    spec.ffn = 200;
+    spec.dtype = DType::F32;
+    model::write_synthetic_llama(tmp.path / "f32", spec);
+    pipeline::AutoquantOptions o = options(tmp.path, 7.0, "nvfp4,fp8");
+    o.model_dir = tmp.path / "f32";
+    const pipeline::AutoquantReport r = pipeline::run_autoquant(o);
+    ASSERT_EQ(r.groups.size(), 4u);
+    const auto& down = r.groups[3];
+    EXPECT_EQ(down.name, "model.layers.0.mlp.down_proj");
+    EXPECT_FALSE(down.available[0]) << "NVFP4 needs in_features divisible by 16";
+    EXPECT_TRUE(down.available[1]);
+    EXPECT_NE(down.choice, 0);
+    EXPECT_EQ(down.bytes[2], down.elements * 4) << "unquantized F32 costs 32 bits";
+    EXPECT_EQ(exporter::inspect_checkpoint(o.output_dir).linear.bits(), r.achieved_bits);
+    EXPECT_LE(r.achieved_bits, 7.0);
+    // The cheapest plan has down_proj at FP8, so the minimum is above 4.5.
+    const std::string m = [&] {
+        try {
+            pipeline::AutoquantOptions low = o;
+            low.effective_bits = 4.6;
+            low.force = true;
+            pipeline::run_autoquant(low);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    }();
+    EXPECT_NE(m.find(fmt::format("minimum achievable {:.4f}", r.min_bits)), std::string::npos) << m;
+    EXPECT_GT(r.min_bits, 5.0);
 }
 
 TEST(Autoquant, ClearErrors) {
