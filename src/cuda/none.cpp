@@ -21,7 +21,9 @@ DeviceInfo device_info(int) { no_backend(); }
 void select_device(int) { no_backend(); }
 int selected_device() { return 0; }
 
-format::QuantizedWeight quantize_weight(const format::WeightView&, const format::WeightQuantSpec&) { no_backend(); }
+format::QuantizedWeight quantize_weight(const format::WeightView&, const format::WeightQuantSpec&, core::ThreadPool*) {
+    no_backend();
+}
 std::vector<float> dequantize_weight(const format::QuantizedWeight&) { no_backend(); }
 
 }  // namespace microscale::cuda

@@ -3,8 +3,10 @@
 // D2H of the result.
 // No fmt here: its headers do not compile in nvcc's C++20 host pass.
 
+#include <algorithm>
 #include <cstring>
 
+#include "core/thread_pool.h"
 #include "cuda/check.cuh"
 #include "cuda/device.h"
 #include "cuda/quantize_cuda.h"
@@ -34,15 +36,61 @@ struct DeviceBuffer {
     }
 };
 
-// One per host thread: quantize_weight may be called from a thread pool.
+struct PinnedBuffer {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    void reserve(size_t n) {
+        if (n <= bytes) return;
+        if (ptr) cudaFreeHost(ptr);
+        ptr = nullptr;
+        bytes = 0;
+        MICROSCALE_CUDA_CHECK(cudaHostAlloc(&ptr, n, cudaHostAllocDefault));
+        bytes = n;
+    }
+    uint8_t* bytes_ptr() const { return static_cast<uint8_t*>(ptr); }
+    ~PinnedBuffer() {
+        if (ptr) cudaFreeHost(ptr);
+    }
+};
+
+// One per host thread: quantize_weight may be called from several threads.
 struct Workspace {
     int device = -1;
     cudaStream_t stream = nullptr;
     DeviceBuffer input, out_a, out_b, small;
+    PinnedBuffer staging;  // input on the way in, outputs on the way out
     ~Workspace() {
         if (stream) cudaStreamDestroy(stream);
     }
 };
+
+constexpr size_t kChunk = size_t{32} << 20;  // staging granularity: DMA of chunk i overlaps the copy of i+1
+
+// memcpy over the pool's threads (plain memcpy without one).
+void parallel_copy(uint8_t* dst, const uint8_t* src, size_t n, core::ThreadPool* pool) {
+    constexpr size_t kPiece = size_t{2} << 20;
+    const int64_t pieces = static_cast<int64_t>((n + kPiece - 1) / kPiece);
+    if (!pool || pieces <= 1) {
+        std::memcpy(dst, src, n);
+        return;
+    }
+    pool->parallel_for(pieces, [&](int64_t i) {
+        const size_t off = static_cast<size_t>(i) * kPiece;
+        std::memcpy(dst + off, src + off, std::min(kPiece, n - off));
+    });
+}
+
+// Host (pageable, e.g. the mmap'd checkpoint) -> device through the pinned staging buffer.
+void upload(Workspace& ws, void* dst, const void* src, size_t n, core::ThreadPool* pool) {
+    ws.staging.reserve(n);
+    const uint8_t* s = static_cast<const uint8_t*>(src);
+    for (size_t off = 0; off < n; off += kChunk) {
+        const size_t len = std::min(kChunk, n - off);
+        parallel_copy(ws.staging.bytes_ptr() + off, s + off, len, pool);
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(static_cast<uint8_t*>(dst) + off, ws.staging.bytes_ptr() + off, len,
+                                              cudaMemcpyHostToDevice, ws.stream));
+    }
+}
 
 Workspace& workspace() {
     thread_local Workspace ws;
@@ -62,7 +110,8 @@ size_t round_up(size_t n) { return (n + 255) & ~size_t{255}; }
 
 }  // namespace
 
-format::QuantizedWeight quantize_weight(const format::WeightView& w, const format::WeightQuantSpec& spec) {
+format::QuantizedWeight quantize_weight(const format::WeightView& w, const format::WeightQuantSpec& spec,
+                                        core::ThreadPool* pool) {
     const FormatInfo& info = format_info(spec.format);
     if (spec.format == Format::BF16) throw Error("tensor " + w.describe() + ": bf16 is not a quantized format");
     format::validate_weight(w, info.block_elems, info.name);
@@ -71,7 +120,7 @@ format::QuantizedWeight quantize_weight(const format::WeightView& w, const forma
     const size_t in_bytes = static_cast<size_t>(n) * dtype_size(w.dtype);
     ws.input.reserve(round_up(in_bytes));
     ws.small.reserve(64 * 1024);
-    MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(ws.input.ptr, w.data, in_bytes, cudaMemcpyHostToDevice, ws.stream));
+    upload(ws, ws.input.ptr, w.data, in_bytes, pool);
 
     format::QuantizedWeight q;
     q.format = spec.format;
@@ -132,12 +181,16 @@ format::QuantizedWeight quantize_weight(const format::WeightView& w, const forma
         }
         default: throw Error("tensor " + w.describe() + ": unsupported format " + std::string(info.name) + " on CUDA");
     }
-    if (!q.data.empty())
-        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(q.data.data(), ws.out_a.ptr, q.data.size(), cudaMemcpyDeviceToHost, ws.stream));
-    if (!q.block_scales.empty())
-        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(q.block_scales.data(), ws.out_b.ptr, q.block_scales.size(),
-                                              cudaMemcpyDeviceToHost, ws.stream));
+    // Results come back through the staging buffer (the input in it is no longer needed once the
+    // stream reaches this point, which the synchronisation below guarantees).
+    const size_t nd = q.data.size(), ns = q.block_scales.size();
+    ws.staging.reserve(std::max(in_bytes, nd + ns));
+    if (nd) MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(ws.staging.ptr, ws.out_a.ptr, nd, cudaMemcpyDeviceToHost, ws.stream));
+    if (ns)
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(ws.staging.bytes_ptr() + nd, ws.out_b.ptr, ns, cudaMemcpyDeviceToHost, ws.stream));
     MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(ws.stream));
+    parallel_copy(q.data.data(), ws.staging.bytes_ptr(), nd, pool);
+    if (ns) std::memcpy(q.block_scales.data(), ws.staging.bytes_ptr() + nd, ns);
     return q;
 }
 

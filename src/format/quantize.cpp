@@ -45,7 +45,7 @@ float tensor_amax(const WeightView& w, Backend backend, core::ThreadPool* pool) 
 
 QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec, Backend backend,
                                 core::ThreadPool* pool) {
-    if (backend == Backend::CUDA) return cuda::quantize_weight(w, spec);
+    if (backend == Backend::CUDA) return cuda::quantize_weight(w, spec, pool);
     const FormatInfo& info = format_info(spec.format);
     if (spec.format == Format::BF16) throw Error(fmt::format("tensor {}: bf16 is not a quantized format", w.describe()));
     validate_weight(w, info.block_elems, info.name);
