@@ -327,6 +327,10 @@ AutoquantReport run_autoquant(const AutoquantOptions& opts, const JobCallbacks& 
     if (needs_calib)
         rep.rerun_command += fmt::format(" --calib {} --calib-size {} --calib-seq-len {} --seed {}",
                                          shell_quote(cd.file.string()), cd.num_samples, cd.seq_len, cd.seed);
+    if (needs_calib && cd.format != calib::CalibFormat::AUTO)
+        rep.rerun_command += cd.format == calib::CalibFormat::TEXT    ? " --calib-format text"
+                             : cd.format == calib::CalibFormat::JSONL ? " --calib-format jsonl"
+                                                                      : " --calib-format ids";
     rep.rerun_command += " --output " + shell_quote(opts.output_dir.empty() ? std::string("DIR") : opts.output_dir.string());
     std::string formats_used;
     for (const auto* c : set.candidates) {
