@@ -77,6 +77,12 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
         if (log) log(fmt::format("calibration: layer {}/{}", l, n));
     });
     stats.provenance.model = model_dir.string();
+    const auto searched = std::count_if(plan.linears.begin(), plan.linears.end(),
+                                        [](const LinearPlan& lp) { return lp.local_hessian; });
+    if (searched > 0)
+        notes.push_back(fmt::format("local_hessian: {} linears' weight scales searched with per-block input Hessians "
+                                    "({} calibration tokens, included in the calibration forward time)",
+                                    searched, stats.provenance.tokens));
     notes.push_back(fmt::format("calibration forward: {:.2f} s, activations {:.1f} MiB{}, largest layer {:.1f} MiB fp32",
                                 rr.seconds, double(rr.activation_bytes) / 1048576.0,
                                 rr.spilled ? " (spilled to a temporary file)" : " (in memory)",

@@ -143,7 +143,7 @@ TEST(GptqPipeline, Fp8KeepsTheWeightScaleAndLowersEveryObjective) {
 
 TEST(GptqPipeline, LocalHessianMovesBlockScalesAndStacksWithGptq) {
     Layerwise s;
-    s.run(recipe_yaml("{method: local_hessian}"), "lh");
+    EXPECT_TRUE(has_note(s.run(recipe_yaml("{method: local_hessian}"), "lh"), "local_hessian: 14 linears"));
     const io::Checkpoint dst = io::Checkpoint::open(s.tmp.path / "lh");
     format::WeightQuantSpec spec;
     spec.format = Format::W4A16_NVFP4;
