@@ -98,9 +98,10 @@ __device__ __forceinline__ float block_amax_bf16(const uint32_t (&raw)[8]) {
     return codec::bf16_to_float(static_cast<uint16_t>(max(m & 0xFFFFu, m >> 16)));
 }
 
-template <Nvfp4Search S>
-__device__ __forceinline__ uint8_t choose_code(const float (&x)[16], float a, const Nvfp4Scales& s, const float* mult,
-                                               int n_mult, const float* table) {
+// The block code of the plan's search; loss(code) gives a candidate's squared error.
+template <Nvfp4Search S, typename Loss>
+__device__ __forceinline__ uint8_t choose_code(float a, const Nvfp4Scales& s, const float* mult, int n_mult,
+                                               const Loss& loss_of) {
     if (s.all_zero) return 0x38;
     if constexpr (S == Nvfp4Search::DYNAMIC_MAX) {
         return format::nvfp4_code_dynamic(a, s);
@@ -119,7 +120,7 @@ __device__ __forceinline__ uint8_t choose_code(const float (&x)[16], float a, co
             if ((high ? seen_hi : seen_lo) & bit) continue;
             if (high) seen_hi |= bit;
             else seen_lo |= bit;
-            const float loss = block_loss(x, table + code * kCutStride);
+            const float loss = loss_of(code);
             if (loss < best_loss) {
                 best_loss = loss;
                 best = code;
@@ -130,7 +131,7 @@ __device__ __forceinline__ uint8_t choose_code(const float (&x)[16], float a, co
         uint8_t best = 0x01;
         float best_loss = INFINITY;
         for (int code = 0x01; code <= 0x7E; ++code) {
-            const float loss = block_loss(x, table + code * kCutStride);
+            const float loss = loss_of(static_cast<uint8_t>(code));
             if (loss < best_loss) {
                 best_loss = loss;
                 best = static_cast<uint8_t>(code);
@@ -147,22 +148,19 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
     __shared__ float table[kCodes * kCutStride];
     __shared__ uint32_t pair_table[kCodes * kPairStride];
     fill_cut_table(table, pair_table, s);
-    constexpr bool kMax = S == Nvfp4Search::DYNAMIC_MAX || S == Nvfp4Search::STATIC_MAX;
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
         uint8_t code;
         if constexpr (T == In::BF16) {
             uint32_t raw[8];
             load_raw16_bf16(w, b, raw);
-            float x[16];
-            if constexpr (!kMax) {
+            code = choose_code<S>(block_amax_bf16(raw), s, mult, n_mult, [&](uint8_t c) {
+                format::E2m1PairCuts p;
+                const uint32_t* prow = pair_table + c * kPairStride;
 #pragma unroll
-                for (int k = 0; k < 8; ++k) {
-                    x[2 * k] = codec::bf16_to_float(static_cast<uint16_t>(raw[k] & 0xFFFFu));
-                    x[2 * k + 1] = codec::bf16_to_float(static_cast<uint16_t>(raw[k] >> 16));
-                }
-            }
-            code = choose_code<S>(x, block_amax_bf16(raw), s, mult, n_mult, table);
+                for (int i = 0; i < 7; ++i) p.up[i] = prow[i];
+                return format::nvfp4_block_loss_bf16(raw, p, table + c * kCutStride + 8);
+            });
             packed[b] = encode_block_bf16(raw, pair_table + code * kPairStride);
         } else {
             float x[16];
@@ -170,7 +168,7 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
             float a = 0.0f;
 #pragma unroll
             for (int j = 0; j < 16; ++j) a = fmaxf(a, codec::abs_f32(x[j]));
-            code = choose_code<S>(x, a, s, mult, n_mult, table);
+            code = choose_code<S>(a, s, mult, n_mult, [&](uint8_t c) { return block_loss(x, table + c * kCutStride); });
             packed[b] = encode_block(x, table + code * kCutStride);
         }
         scales[b] = code;

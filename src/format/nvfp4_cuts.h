@@ -122,16 +122,41 @@ MICROSCALE_HD inline uint32_t mul_hi_u32(uint32_t a, uint32_t b) {
 #endif
 }
 
-// NVFP4 nibbles of two bf16 elements packed in a word (element 0 in the low half): the byte
-// nvfp4_encode_block stores for them, == e2m1_nibble_cut on each element.
-MICROSCALE_HD inline uint32_t e2m1_byte_bf16_pair(uint32_t pair, const E2m1PairCuts& p) {
+// E2M1 magnitude indices of two bf16 elements packed in a word (element 0 in the low half):
+// == e2m1_magnitude_cut of each, in bits 0-2 and 16-18.
+MICROSCALE_HD inline uint32_t e2m1_magnitudes_bf16_pair(uint32_t pair, const E2m1PairCuts& p) {
     const uint32_t mag = pair & 0x7FFF7FFFu;
-    uint32_t acc = 0;  // lane counts in bits 0-2 and 16-18, signs in bits 3 and 19
+    uint32_t acc = 0;
     // x >> 15 written as the high word of x * 2^17: on the GPU a multiply-add, which runs on the
     // FMA pipe and leaves the integer/logic pipe (the bottleneck) to the masks.
     for (int i = 0; i < 7; ++i) acc += mul_hi_u32((mag + p.up[i]) & 0x80008000u, 1u << 17);
-    acc += mul_hi_u32(((mag + p.nonzero) & pair) & 0x80008000u, 1u << 20);
+    return acc;
+}
+
+// NVFP4 nibbles of the two elements: the byte nvfp4_encode_block stores for them,
+// == e2m1_nibble_cut on each element.
+MICROSCALE_HD inline uint32_t e2m1_byte_bf16_pair(uint32_t pair, const E2m1PairCuts& p) {
+    const uint32_t mag = pair & 0x7FFF7FFFu;
+    uint32_t acc = e2m1_magnitudes_bf16_pair(pair, p);      // counts in bits 0-2 and 16-18
+    acc += mul_hi_u32(((mag + p.nonzero) & pair) & 0x80008000u, 1u << 20);  // signs: bits 3, 19
     return (acc + mul_hi_u32(acc, 1u << 20)) & 0xFFu;
+}
+
+// == nvfp4_block_loss(w, d) for a bf16 block given as 8 words: the same squared errors in the
+// same order, with the indices from the pair test and value[] from e2m1_cuts(d).
+MICROSCALE_HD inline float nvfp4_block_loss_bf16(const uint32_t (&raw)[8], const E2m1PairCuts& p,
+                                                 const float* value) {
+    float loss = 0.0f;
+    for (int k = 0; k < 8; ++k) {
+        const uint32_t idx = e2m1_magnitudes_bf16_pair(raw[k], p);
+        const float m0 = codec::bits_float((raw[k] & 0x7FFFu) << 16);
+        const float m1 = codec::bits_float(raw[k] & 0x7FFF0000u);
+        const float d0 = m0 - value[idx & 7u];
+        loss += d0 * d0;
+        const float d1 = m1 - value[(idx >> 16) & 7u];
+        loss += d1 * d1;
+    }
+    return loss;
 }
 
 }  // namespace microscale::format

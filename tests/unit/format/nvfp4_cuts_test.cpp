@@ -139,3 +139,25 @@ TEST(Nvfp4Cuts, Bf16PairBytesMatchDivisionForEveryBf16Value) {
             }
         }
 }
+
+// The GPU's bf16 loss (pair indices) gives the reference's block loss bits.
+TEST(Nvfp4Cuts, Bf16PairBlockLossMatchesTheReference) {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const std::vector<float> ds = divisors();
+    for (int i = 0; i < 200000; ++i) {
+        uint32_t raw[8];
+        float w[16];
+        const float scale = std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20);
+        for (int j = 0; j < 16; ++j) {
+            uint16_t h = codec::bf16_from_float(nd(rng) * scale);
+            if (rng() % 23 == 0) h = static_cast<uint16_t>(rng() & 0x8001u);  // +-0 and subnormals
+            w[j] = codec::bf16_to_float(h);
+            if (j % 2 == 0) raw[j / 2] = h;
+            else raw[j / 2] |= static_cast<uint32_t>(h) << 16;
+        }
+        const float d = (i & 1) ? ds[rng() % ds.size()] : codec::e4m3_to_float(static_cast<uint8_t>(1 + rng() % 126)) * scale / 64.0f;
+        const E2m1Cuts c = e2m1_cuts(d);
+        ASSERT_EQ(bits(nvfp4_block_loss_bf16(raw, e2m1_pair_cuts(c), c.value)), bits(nvfp4_block_loss(w, d))) << "d=" << d;
+    }
+}
