@@ -108,7 +108,13 @@ void register_quantize(CLI::App& app) {
                     "Reuse saved calibration statistics instead of running the forward pass")->group("Calibration");
     cmd->add_option("--save-calib-stats", opts->calibration.stats_out, "Save the calibration statistics (JSON)")
         ->group("Calibration");
-    cmd->final_callback([cmd, opts, shard, json, backend, device, progress, write_mode, calib_file, calib, calib_format, calib_mem] {
+    auto gpu_budget = std::make_shared<std::string>();
+    cmd->add_option("--gpu-mem-budget", *gpu_budget,
+                    "With --device cuda: GPU memory the calibration forward may use (e.g. 12GiB); layers beyond "
+                    "it stream from pinned host memory, so a model larger than the GPU still calibrates "
+                    "(default: free memory minus 1 GiB)")
+        ->group("Calibration");
+    cmd->final_callback([cmd, opts, shard, json, backend, device, gpu_budget, progress, write_mode, calib_file, calib, calib_format, calib_mem] {
         opts->max_shard_bytes = parse_size(*shard);
         opts->calibration.activation_budget_bytes = parse_size(*calib_mem);
         if (!calib_file->empty()) {
@@ -127,6 +133,10 @@ void register_quantize(CLI::App& app) {
         if (dev.is_cuda()) {
             if (cpu_backend_asked) throw Error("--backend selects a CPU kernel path; use it with --device cpu");
             opts->backend = format::Backend::CUDA;
+            opts->calibration.gpu = true;
+            if (!gpu_budget->empty()) opts->calibration.gpu_mem_budget_bytes = parse_size(*gpu_budget);
+        } else if (!gpu_budget->empty()) {
+            throw Error("--gpu-mem-budget applies to --device cuda");
         }
         if (!opts->dry_run) fmt::print(stderr, "device: {}\n", dev.describe());
         if (!opts->dry_run && opts->output_dir.empty()) throw Error("--output is required (or use --dry-run)");

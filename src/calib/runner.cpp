@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "cuda/forward/gpu_forward.h"
 #include "microscale/error.h"
 
 namespace microscale::calib {
@@ -104,6 +105,19 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
                          RunnerReport* report, const std::function<void(int, int)>& progress) {
     const auto t0 = std::chrono::steady_clock::now();
     if (set.samples.empty()) throw Error("calibration: no samples");
+    if (opts.gpu && !opts.quantize_layer && !opts.extra_observer && !opts.after_layer) {
+        cuda::GpuForwardOptions g;
+        g.mem_budget_bytes = opts.gpu_mem_budget_bytes;
+        cuda::GpuForwardReport gr;
+        CalibStats s = cuda::calibrate_max_gpu(model, set, opts.batch_sequences, g, &gr);
+        if (report) {
+            report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            report->gpu = true;
+            report->gpu_streamed = gr.streaming;
+            report->peak_layer_bytes = gr.layer_bytes;
+        }
+        return s;
+    }
     const int64_t hidden = model.config().hidden;
     const int64_t n_seq = static_cast<int64_t>(set.samples.size());
     const int64_t len = static_cast<int64_t>(set.samples[0].size());

@@ -29,13 +29,20 @@ struct RunnerOptions {
     // next layer sees the outputs of the quantized one (ModelOpt's layerwise GPTQ).
     std::function<void(model::DecoderLayerWeights&)> after_layer;
     bool rerun_after_layer = true;
+    // --device cuda: max calibration on the GPU (cuda::calibrate_max_gpu, docs/GPU_FORWARD.md:
+    // bf16 GEMMs, fp32 activations, the same statistics within its stated tolerance). Only without
+    // the hooks above; with them the run stays on the CPU (RunnerReport::gpu says which ran).
+    bool gpu = false;
+    uint64_t gpu_mem_budget_bytes = 0;  // --gpu-mem-budget; 0: the GPU's free memory minus 1 GiB
 };
 
 struct RunnerReport {
     double seconds = 0.0;
     bool spilled = false;          // activations went to a temporary file
     uint64_t activation_bytes = 0;
-    uint64_t peak_layer_bytes = 0; // largest layer's fp32 weights
+    uint64_t peak_layer_bytes = 0; // largest layer's fp32 weights (device bytes on the GPU)
+    bool gpu = false;              // the forward ran on the GPU
+    bool gpu_streamed = false;     // some layers streamed through the GPU's two slots
 };
 
 // max calibration (ModelOpt `max`): per-linear input amax (linears sharing an input see the same

@@ -72,6 +72,11 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
             fake_quantize_layer(w, plan, model.layout(), model.checkpoint(), model.pool());
         };
     }
+    ro.gpu = opts.gpu;
+    ro.gpu_mem_budget_bytes = opts.gpu_mem_budget_bytes;
+    if (opts.gpu && (ro.extra_observer || ro.quantize_layer))
+        notes.push_back("calibration: GPTQ, local_hessian and --sequential-quantized run their forward on the CPU "
+                        "in this version");
     calib::RunnerReport rr;
     calib::CalibStats stats = calib::calibrate_max(model, set, ro, &rr, [&](int l, int n) {
         if (log) log(fmt::format("calibration: layer {}/{}", l, n));
@@ -83,10 +88,16 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
         notes.push_back(fmt::format("local_hessian: {} linears' weight scales searched with per-block input Hessians "
                                     "({} calibration tokens, included in the calibration forward time)",
                                     searched, stats.provenance.tokens));
-    notes.push_back(fmt::format("calibration forward: {:.2f} s, activations {:.1f} MiB{}, largest layer {:.1f} MiB fp32",
-                                rr.seconds, double(rr.activation_bytes) / 1048576.0,
-                                rr.spilled ? " (spilled to a temporary file)" : " (in memory)",
-                                double(rr.peak_layer_bytes) / 1048576.0));
+    if (rr.gpu)
+        notes.push_back(fmt::format("calibration forward: {:.2f} s on the GPU (bf16 GEMMs, fp32 activations{}), "
+                                    "largest layer {:.1f} MiB on the device",
+                                    rr.seconds, rr.gpu_streamed ? ", layers streamed" : "",
+                                    double(rr.peak_layer_bytes) / 1048576.0));
+    else
+        notes.push_back(fmt::format("calibration forward: {:.2f} s, activations {:.1f} MiB{}, largest layer {:.1f} MiB fp32",
+                                    rr.seconds, double(rr.activation_bytes) / 1048576.0,
+                                    rr.spilled ? " (spilled to a temporary file)" : " (in memory)",
+                                    double(rr.peak_layer_bytes) / 1048576.0));
     if (!opts.stats_out.empty()) {
         calib::save_stats(opts.stats_out, stats);
         notes.push_back("calibration statistics saved to " + opts.stats_out.string());

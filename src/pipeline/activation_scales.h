@@ -26,6 +26,8 @@ struct CalibrationOptions {
     uint64_t activation_budget_bytes = 4ull << 30;  // --calib-mem
     unsigned threads = 0;
     bool sequential_quantized = false;         // --sequential-quantized (weights fake-quantized layer by layer)
+    bool gpu = false;                          // --device cuda: max calibration's forward on the GPU
+    uint64_t gpu_mem_budget_bytes = 0;         // --gpu-mem-budget (0: free GPU memory minus 1 GiB)
 };
 
 struct ActivationScales {

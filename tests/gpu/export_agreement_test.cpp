@@ -1,11 +1,13 @@
 // Whole checkpoints quantized on the CPU and on the GPU are byte-identical: every file of the
 // output directory (safetensors shards, index, configs), for weight-only and calibrated recipes.
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "calib/dataset.h"
 #include "gpu_test_util.h"
+#include "io/checkpoint.h"
 #include "model/synthetic.h"
 #include "pipeline/quantize_job.h"
 #include "support/temp_dir.h"
@@ -76,4 +78,61 @@ TEST(GpuExportAgreement, WeightOnlyCheckpointsAreByteIdentical) {
         EXPECT_EQ(files, static_cast<size_t>(std::distance(fs::directory_iterator(gpu), fs::directory_iterator{})));
         EXPECT_GT(files, 3u) << recipe;
     }
+}
+
+// Calibration on the GPU (--device cuda): the same tensors and weights bytes as the CPU-calibrated
+// export; input_scale / k_scale / v_scale agree within the GPU forward's bf16-GEMM tolerance
+// (docs/GPU_FORWARD.md: 2e-2 relative).
+TEST(GpuExportAgreement, GpuCalibrationGivesTheCpuScalesWithinTolerance) {
+    MICROSCALE_REQUIRE_GPU();
+    microscale::test::TempDir tmp("ms-gpu-calib");
+    model::SyntheticSpec spec;
+    spec.hidden = 256;
+    spec.layers = 2;
+    spec.ffn = 704;
+    spec.seed = 9;
+    model::write_synthetic_llama(tmp.path / "in", spec);
+    const fs::path calib = tmp.path / "calib.ids";
+    {
+        std::ofstream f(calib);
+        for (int d = 0; d < 4; ++d) {
+            for (int t = 0; t < 24; ++t) f << (d * 41 + t * 13) % 1000 << ' ';
+            f << '\n';
+        }
+    }
+    auto run = [&](const fs::path& out, bool gpu) {
+        pipeline::QuantizeOptions o;
+        o.model_dir = tmp.path / "in";
+        o.output_dir = out;
+        o.recipe = "NVFP4_DEFAULT_CFG+FP8_KV_CFG";
+        o.threads = 4;
+        o.backend = format::Backend::CUDA;
+        o.calibration.data = calib::CalibOptions{calib, calib::CalibFormat::IDS, 4, 16, 0};
+        o.calibration.gpu = gpu;
+        return pipeline::run_quantize(o, {});
+    };
+    run(tmp.path / "cpu", false);
+    const pipeline::QuantizeReport r = run(tmp.path / "gpu", true);
+    bool saw_gpu_note = false;
+    for (const std::string& n : r.notes) saw_gpu_note |= n.find("on the GPU") != std::string::npos;
+    EXPECT_TRUE(saw_gpu_note) << "the calibration forward did not run on the GPU";
+    const io::Checkpoint a = io::Checkpoint::open(tmp.path / "cpu"), b = io::Checkpoint::open(tmp.path / "gpu");
+    size_t scales = 0;
+    for (const io::TensorRef& ta : a.tensors()) {
+        const std::string& name = ta.info->name;
+        const io::TensorRef& tb = b.at(name);
+        const auto ba = a.bytes(ta), bb = b.bytes(tb);
+        ASSERT_EQ(ba.size(), bb.size()) << name;
+        const bool act_scale = name.ends_with("input_scale") || name.ends_with("k_scale") || name.ends_with("v_scale");
+        if (!act_scale) {
+            EXPECT_EQ(std::memcmp(ba.data(), bb.data(), ba.size()), 0) << name;
+            continue;
+        }
+        float x, y;
+        std::memcpy(&x, ba.data(), 4);
+        std::memcpy(&y, bb.data(), 4);
+        EXPECT_NEAR(y, x, 2e-2 * x) << name;
+        ++scales;
+    }
+    EXPECT_GT(scales, 10u);
 }
