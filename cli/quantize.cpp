@@ -163,6 +163,7 @@ void register_quantize(CLI::App& app) {
             j["input_bytes"] = r.input_bytes;
             j["output_bytes"] = r.output_bytes;
             j["effective_bits"] = {{"without_lm_head", r.bpe_without_lm_head}, {"with_lm_head", r.bpe_with_lm_head}};
+            j["notes"] = r.notes;
             for (const auto& t : r.tensors)
                 j["tensors"].push_back({{"name", t.name}, {"format", t.format}, {"algorithm", t.algorithm},
                                         {"input_bytes", t.input_bytes}, {"output_bytes", t.output_bytes},

@@ -17,3 +17,13 @@ for recipe in W4A16_NVFP4_CFG NVFP4_FOUR_OVER_SIX_CFG; do
     grep peak_rss /tmp/err.txt; echo "rc $rc"
   done
 done
+# NVFP4 W4A4 with calibration: the forward pass on the GPU too (32 x 512 random token ids).
+python3 -c "
+import random; random.seed(0)
+print('\n'.join(' '.join(str(random.randrange(1000)) for _ in range(600)) for _ in range(32)))" > /tmp/calib8.ids
+rm -rf $O
+/usr/bin/time -f "peak_rss_kb %M" $B/microscale quantize --model $M --recipe NVFP4_DEFAULT_CFG+FP8_KV_CFG --calib /tmp/calib8.ids \
+    --calib-size 32 --calib-seq-len 512 --output $O --device cuda --threads 16 --json --progress none > /tmp/j.json 2> /tmp/err.txt
+rc=$?
+python3 -c "import json;j=json.load(open('/tmp/j.json'));print('NVFP4_DEFAULT_CFG+FP8_KV_CFG (calibrated, 32x512) cuda', 'seconds %.2f'%j['seconds'], 'GB/s %.2f'%(j['input_bytes']/j['seconds']/1e9), j['seconds_breakdown'])" 2>/dev/null || tail -5 /tmp/err.txt
+python3 -c "import json;[print(n) for n in json.load(open('/tmp/j.json'))['notes'] if 'calibration' in n]" 2>/dev/null; grep peak_rss /tmp/err.txt; echo "rc $rc"
