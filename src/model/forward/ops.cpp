@@ -6,10 +6,12 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <numbers>
 
+#include "format/codec/bf16.h"
 #include "microscale/error.h"
 
 namespace microscale::model {
@@ -67,10 +69,24 @@ double yarn_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m
 
 }  // namespace
 
+namespace {
+std::atomic<bool> g_bf16_gemm_inputs{false};
+}
+
+void set_emulate_bf16_gemm_inputs(bool on) { g_bf16_gemm_inputs.store(on); }
+
 void linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, int64_t out,
             const float* bias, float* y, int64_t ldy, core::ThreadPool& pool) {
     if (rows <= 0 || out <= 0) return;
     single_threaded_blas();
+    std::vector<float> rounded;
+    if (g_bf16_gemm_inputs.load()) {
+        rounded.resize(static_cast<size_t>(rows * in));
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < in; ++c) rounded[static_cast<size_t>(r * in + c)] = codec::round_to_bf16(x[r * ldx + c]);
+        x = rounded.data();
+        ldx = in;
+    }
     // Split the output features into column slabs (contiguous rows of W), 16-aligned.
     const int64_t threads = pool.size();
     const double flops = static_cast<double>(rows) * static_cast<double>(in) * static_cast<double>(out);

@@ -15,6 +15,11 @@
 
 namespace microscale::model {
 
+// Cross-checking the GPU forward's BF16-GEMM mode (docs/GPU_FORWARD.md): when on, linear() rounds
+// its input x to bf16 (round to nearest even) before the GEMM, as the GPU does, so the two can be
+// compared tightly. Process-wide, off by default; tests only.
+void set_emulate_bf16_gemm_inputs(bool on);
+
 // y[r, 0:out] = x[r, 0:in] · W[out, in]ᵀ (+ bias[out]) for r < rows.
 void linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, int64_t out,
             const float* bias, float* y, int64_t ldy, core::ThreadPool& pool);
