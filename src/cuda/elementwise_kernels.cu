@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "cuda/check.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/load.cuh"
 #include "cuda/quantize_kernels.cuh"
 #include "format/codec/e8m0.h"
@@ -14,14 +15,6 @@ namespace microscale::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-int grid_for(int64_t n_items) {
-    int dev = 0, sms = 0;
-    MICROSCALE_CUDA_CHECK(cudaGetDevice(&dev));
-    MICROSCALE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    const int64_t want = (n_items + kThreads - 1) / kThreads;
-    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, int64_t{sms} * 8)));
-}
 
 // ---- amax: integer max of magnitude bit patterns (for non-negative floats the order of the
 // patterns is the order of the values, and NaN/Inf sort above every finite value).
@@ -162,8 +155,8 @@ __global__ void mxfp8_dequantize_kernel(const uint8_t* codes, const uint8_t* sca
 
 void launch_amax_bits(const void* w, DType dtype, int64_t n, uint32_t* out_bits, cudaStream_t stream) {
     if (n <= 0) return;
-    if (dtype == DType::F32) amax_bits_kernel<true><<<grid_for(n / 4 + 1), kThreads, 0, stream>>>(w, n, out_bits);
-    else amax_bits_kernel<false><<<grid_for(n / 8 + 1), kThreads, 0, stream>>>(w, n, out_bits);
+    if (dtype == DType::F32) amax_bits_kernel<true><<<grid_for(n / 4 + 1, kThreads), kThreads, 0, stream>>>(w, n, out_bits);
+    else amax_bits_kernel<false><<<grid_for(n / 8 + 1, kThreads), kThreads, 0, stream>>>(w, n, out_bits);
     MICROSCALE_CUDA_CHECK_LAUNCH();
 }
 
@@ -177,7 +170,7 @@ float amax_from_bits(uint32_t bits, DType dtype) {
 
 void launch_fp8_quantize(const void* w, DType dtype, int64_t n, float scale, uint8_t* codes, cudaStream_t stream) {
     if (n <= 0) return;
-    const int grid = grid_for(n / 8 + 1);
+    const int grid = grid_for(n / 8 + 1, kThreads);
     switch (dtype) {
         case DType::BF16: fp8_kernel<In::BF16><<<grid, kThreads, 0, stream>>>(w, n, codec::round_to_bf16(scale), codes); break;
         case DType::F16: fp8_kernel<In::F16><<<grid, kThreads, 0, stream>>>(w, n, codec::round_to_fp16(scale), codes); break;
@@ -190,7 +183,7 @@ void launch_fp8_quantize(const void* w, DType dtype, int64_t n, float scale, uin
 void launch_mxfp4_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t* packed, uint8_t* scales,
                            cudaStream_t stream) {
     if (n_blocks <= 0) return;
-    const int grid = grid_for(n_blocks);
+    const int grid = grid_for(n_blocks, kThreads);
     uint4* p = reinterpret_cast<uint4*>(packed);
     switch (dtype) {
         case DType::BF16: mxfp4_kernel<In::BF16><<<grid, kThreads, 0, stream>>>(w, n_blocks, p, scales); break;
@@ -204,7 +197,7 @@ void launch_mxfp4_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t
 void launch_mxfp8_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t* codes, uint8_t* scales,
                            cudaStream_t stream) {
     if (n_blocks <= 0) return;
-    const int grid = grid_for(n_blocks);
+    const int grid = grid_for(n_blocks, kThreads);
     uint4* c = reinterpret_cast<uint4*>(codes);
     switch (dtype) {
         case DType::BF16: mxfp8_kernel<In::BF16><<<grid, kThreads, 0, stream>>>(w, n_blocks, c, scales); break;
@@ -217,21 +210,21 @@ void launch_mxfp8_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t
 
 void launch_fp8_dequantize(const uint8_t* codes, float scale, int64_t n, float* out, cudaStream_t stream) {
     if (n <= 0) return;
-    fp8_dequantize_kernel<<<grid_for(n), kThreads, 0, stream>>>(codes, scale, n, out);
+    fp8_dequantize_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(codes, scale, n, out);
     MICROSCALE_CUDA_CHECK_LAUNCH();
 }
 
 void launch_mxfp4_dequantize(const uint8_t* packed, const uint8_t* scales, int64_t n_blocks, float* out,
                              cudaStream_t stream) {
     if (n_blocks <= 0) return;
-    mxfp4_dequantize_kernel<<<grid_for(n_blocks * 32), kThreads, 0, stream>>>(packed, scales, n_blocks, out);
+    mxfp4_dequantize_kernel<<<grid_for(n_blocks * 32, kThreads), kThreads, 0, stream>>>(packed, scales, n_blocks, out);
     MICROSCALE_CUDA_CHECK_LAUNCH();
 }
 
 void launch_mxfp8_dequantize(const uint8_t* codes, const uint8_t* scales, int64_t n_blocks, float* out,
                              cudaStream_t stream) {
     if (n_blocks <= 0) return;
-    mxfp8_dequantize_kernel<<<grid_for(n_blocks * 32), kThreads, 0, stream>>>(codes, scales, n_blocks, out);
+    mxfp8_dequantize_kernel<<<grid_for(n_blocks * 32, kThreads), kThreads, 0, stream>>>(codes, scales, n_blocks, out);
     MICROSCALE_CUDA_CHECK_LAUNCH();
 }
 

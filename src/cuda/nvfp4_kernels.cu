@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cuda/check.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/load.cuh"
 #include "cuda/quantize_kernels.cuh"
 #include "format/nvfp4_block.h"
@@ -206,14 +207,6 @@ void launch_typed(const void* w, int64_t n_blocks, const format::Nvfp4Plan& plan
         case Nvfp4Search::MSE: launch_search<T, Nvfp4Search::MSE>(w, n_blocks, plan, mult, p, scales, stream); break;
         case Nvfp4Search::FP8_SWEEP: launch_search<T, Nvfp4Search::FP8_SWEEP>(w, n_blocks, plan, mult, p, scales, stream); break;
     }
-}
-
-int grid_for(int64_t n_items, int threads) {
-    int dev = 0, sms = 0;
-    MICROSCALE_CUDA_CHECK(cudaGetDevice(&dev));
-    MICROSCALE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    const int64_t want = (n_items + threads - 1) / threads;
-    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, int64_t{sms} * 8)));
 }
 
 __global__ void nvfp4_dequantize_kernel(const uint2* packed, const uint8_t* scales, float global_scale,
