@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calib/dataset.h"
+#include "cli/calib_options.h"
 #include "cli/commands.h"
 #include "microscale/error.h"
 #include "pipeline/autoquant_job.h"
@@ -18,7 +19,6 @@ void register_autoquant(CLI::App& app) {
     auto calib = std::make_shared<calib::CalibOptions>();
     calib->num_samples = 32;  // scoring runs the model once per group and format: smaller than quantize's default
     calib->seq_len = 256;
-    auto calib_format = std::make_shared<std::string>("auto");
     auto json = std::make_shared<bool>(false);
     auto* cmd = app.add_subcommand(
         "autoquant", "Choose a format per layer group under an effective-bits budget (AutoQuantize) and export");
@@ -65,17 +65,10 @@ void register_autoquant(CLI::App& app) {
     cmd->add_option("--scores-in", opts->scores_in,
                     "Reuse saved scores (same --method and --w4a4; any subset of the scored formats): no forward passes")
         ->group("Scores");
-    cmd->add_option("--calib-size", calib->num_samples, "Number of calibration samples")->capture_default_str()->group("Calibration");
-    cmd->add_option("--calib-seq-len", calib->seq_len, "Tokens per calibration sample")->capture_default_str()->group("Calibration");
-    cmd->add_option("--seed", calib->seed, "Seed for sampling the calibration documents")->capture_default_str()->group("Calibration");
-    cmd->add_option("--calib-format", *calib_format, "auto (by extension), text, jsonl or ids")
-        ->check(CLI::IsMember({"auto", "text", "jsonl", "ids"}))->capture_default_str()->group("Calibration");
+    auto calib_format = add_calib_sampling_options(cmd, *calib);
     cmd->final_callback([opts, calib_file, calib, calib_format, json] {
         calib->file = *calib_file;
-        calib->format = *calib_format == "text"    ? calib::CalibFormat::TEXT
-                        : *calib_format == "jsonl" ? calib::CalibFormat::JSONL
-                        : *calib_format == "ids"   ? calib::CalibFormat::IDS
-                                                   : calib::CalibFormat::AUTO;
+        calib->format = calib_format_of(*calib_format);
         opts->calibration.data = *calib;
         pipeline::JobCallbacks cb;
         cb.on_log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };

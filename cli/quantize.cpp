@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calib/dataset.h"
+#include "cli/calib_options.h"
 #include "cli/commands.h"
 #include "cli/device_option.h"
 #include "core/device.h"
@@ -88,17 +89,12 @@ void register_quantize(CLI::App& app) {
     // Calibration (W4A4 NVFP4, FP8 W8A8, calibrated KV cache).
     auto calib_file = std::make_shared<std::string>();
     auto calib = std::make_shared<calib::CalibOptions>();
-    auto calib_format = std::make_shared<std::string>("auto");
     auto calib_mem = std::make_shared<std::string>("4GiB");
     cmd->add_option("--calib", *calib_file,
                     "Calibration data: .txt (documents split on blank lines), .jsonl (\"text\" or chat "
                     "\"messages\"), or pre-tokenized ids (.ids / .ids.txt, one document per line)")
         ->group("Calibration");
-    cmd->add_option("--calib-size", calib->num_samples, "Number of calibration samples")->capture_default_str()->group("Calibration");
-    cmd->add_option("--calib-seq-len", calib->seq_len, "Tokens per calibration sample")->capture_default_str()->group("Calibration");
-    cmd->add_option("--seed", calib->seed, "Seed for sampling the calibration documents")->capture_default_str()->group("Calibration");
-    cmd->add_option("--calib-format", *calib_format, "auto (by extension), text, jsonl or ids")
-        ->check(CLI::IsMember({"auto", "text", "jsonl", "ids"}))->capture_default_str()->group("Calibration");
+    auto calib_format = add_calib_sampling_options(cmd, *calib);
     cmd->add_option("--calib-mem", *calib_mem, "Activation memory before spilling to a temporary file (e.g. 4GiB)")
         ->capture_default_str()->group("Calibration");
     cmd->add_flag("--sequential-quantized", opts->calibration.sequential_quantized,
@@ -119,10 +115,7 @@ void register_quantize(CLI::App& app) {
         opts->calibration.activation_budget_bytes = parse_size(*calib_mem);
         if (!calib_file->empty()) {
             calib->file = *calib_file;
-            calib->format = *calib_format == "text"    ? calib::CalibFormat::TEXT
-                            : *calib_format == "jsonl" ? calib::CalibFormat::JSONL
-                            : *calib_format == "ids"   ? calib::CalibFormat::IDS
-                                                       : calib::CalibFormat::AUTO;
+            calib->format = calib_format_of(*calib_format);
             opts->calibration.data = *calib;
         }
         opts->backend = *backend == "ref" ? format::Backend::REF : format::Backend::SIMD;
