@@ -40,25 +40,29 @@ void quantize(const fs::path& in, const fs::path& out, const Case& c, const fs::
     pipeline::run_quantize(o, {});
 }
 
+// A synthetic Llama checkpoint in dir/in and 4 documents of 24 token ids in dir/calib.ids.
+fs::path write_model_and_calib(const fs::path& dir, int64_t layers, uint64_t seed) {
+    model::SyntheticSpec spec;
+    spec.hidden = 256;
+    spec.layers = layers;
+    spec.ffn = 704;  // a multiple of 32: the MX formats take every linear
+    spec.seed = seed;
+    model::write_synthetic_llama(dir / "in", spec);
+    const fs::path calib = dir / "calib.ids";
+    std::ofstream f(calib);
+    for (uint64_t d = 0; d < 4; ++d) {
+        for (uint64_t t = 0; t < 24; ++t) f << (d * (30 + seed) + t * 11) % 1000 << ' ';
+        f << '\n';
+    }
+    return calib;
+}
+
 }  // namespace
 
 TEST(GpuExportAgreement, WeightOnlyCheckpointsAreByteIdentical) {
     MICROSCALE_REQUIRE_GPU();
     microscale::test::TempDir tmp("ms-gpu-export");
-    model::SyntheticSpec spec;
-    spec.hidden = 256;
-    spec.layers = 3;
-    spec.ffn = 704;
-    spec.seed = 7;
-    model::write_synthetic_llama(tmp.path / "in", spec);
-    const fs::path calib = tmp.path / "calib.ids";
-    {
-        std::ofstream f(calib);
-        for (int d = 0; d < 4; ++d) {
-            for (int t = 0; t < 24; ++t) f << (d * 37 + t * 11) % 1000 << ' ';
-            f << '\n';
-        }
-    }
+    const fs::path calib = write_model_and_calib(tmp.path, 3, 7);
     const Case cases[] = {{"W4A16_NVFP4_CFG", true},        {"NVFP4_FOUR_OVER_SIX_CFG", true},
                           {"NVFP4_W4A4_WEIGHT_MSE_FP8_SWEEP_CFG", true}, {"NVFP4_DEFAULT_CFG+FP8_KV_CFG", false},
                           {"FP8_DEFAULT_CFG", false},       {"MXFP4_DEFAULT_CFG", false},
@@ -86,20 +90,7 @@ TEST(GpuExportAgreement, WeightOnlyCheckpointsAreByteIdentical) {
 TEST(GpuExportAgreement, GpuCalibrationGivesTheCpuScalesWithinTolerance) {
     MICROSCALE_REQUIRE_GPU();
     microscale::test::TempDir tmp("ms-gpu-calib");
-    model::SyntheticSpec spec;
-    spec.hidden = 256;
-    spec.layers = 2;
-    spec.ffn = 704;
-    spec.seed = 9;
-    model::write_synthetic_llama(tmp.path / "in", spec);
-    const fs::path calib = tmp.path / "calib.ids";
-    {
-        std::ofstream f(calib);
-        for (int d = 0; d < 4; ++d) {
-            for (int t = 0; t < 24; ++t) f << (d * 41 + t * 13) % 1000 << ' ';
-            f << '\n';
-        }
-    }
+    const fs::path calib = write_model_and_calib(tmp.path, 2, 9);
     auto run = [&](const fs::path& out, bool gpu) {
         pipeline::QuantizeOptions o;
         o.model_dir = tmp.path / "in";
