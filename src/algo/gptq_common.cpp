@@ -70,7 +70,7 @@ GridRounder::GridRounder(const FixedGrid& grid, int64_t out, int64_t in)
     : fp8_(grid.kind == FixedGrid::Kind::FP8), scale_(grid.scale), blocks_(in / 16) {
     if (fp8_) return;
     div_.resize(grid.codes.size());
-    for (size_t i = 0; i < div_.size(); ++i) div_[i] = codec::e4m3_to_float(grid.codes[i]) * grid.scale;
+    for (size_t i = 0; i < div_.size(); ++i) div_[i] = gptq_nvfp4_divisor(grid.codes[i], grid.scale);
     (void)out;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "algo/gptq.h"
+#include "algo/gptq_round.h"
 #include "format/codec/e2m1.h"
 #include "format/codec/e4m3.h"
 
@@ -19,13 +20,8 @@ public:
     GridRounder(const FixedGrid& grid, int64_t out, int64_t in);
     // x rounded as element (r, c) of the original (unpermuted) layout.
     float operator()(int64_t r, int64_t c, float x) const {
-        if (fp8_) {
-            float v = x / scale_;
-            v = v > codec::kE4M3Max ? codec::kE4M3Max : (v < -codec::kE4M3Max ? -codec::kE4M3Max : v);
-            return codec::e4m3_to_float(codec::e4m3_from_float(v)) * scale_;
-        }
-        const float d = div_[static_cast<size_t>(r * blocks_ + c / 16)];
-        return codec::e2m1_to_float(codec::e2m1_from_float(x / d)) * d;
+        if (fp8_) return gptq_round_fp8(x, scale_);
+        return gptq_round_nvfp4(x, div_[static_cast<size_t>(r * blocks_ + c / 16)]);
     }
 
 private:
