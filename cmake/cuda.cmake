@@ -25,3 +25,5 @@ target_compile_definitions(microscale PRIVATE MICROSCALE_HAVE_CUDA=1)
 target_link_libraries(microscale PUBLIC CUDA::cudart_static)
 # The GPU calibration forward (src/cuda/forward/) runs its GEMMs through cuBLAS (shared library).
 target_link_libraries(microscale PUBLIC CUDA::cublas)
+# GPU GPTQ (src/cuda/gptq_cuda.cu): the Hessian's Cholesky factor and triangular inverse.
+target_link_libraries(microscale PUBLIC CUDA::cusolver)

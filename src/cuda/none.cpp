@@ -3,6 +3,7 @@
 #ifndef MICROSCALE_HAVE_CUDA
 
 #include "cuda/device.h"
+#include "cuda/gptq_cuda.h"
 #include "cuda/quantize_cuda.h"
 #include "microscale/error.h"
 
@@ -25,6 +26,15 @@ format::QuantizedWeight quantize_weight(const format::WeightView&, const format:
     no_backend();
 }
 std::vector<float> dequantize_weight(const format::QuantizedWeight&) { no_backend(); }
+
+algo::GptqResult gptq(std::span<const float>, int64_t, int64_t, std::span<const float>, const algo::FixedGrid&,
+                      const algo::GptqOptions&) {
+    no_backend();
+}
+algo::GptqResult gptq_device(const float*, float*, int64_t, int64_t, const float*, const uint8_t*,
+                             algo::FixedGrid::Kind, float, const algo::GptqOptions&, bool, void*) {
+    no_backend();
+}
 
 }  // namespace microscale::cuda
 
