@@ -56,7 +56,7 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
     // quantized when they were), then its planned linears are quantized (block codes fixed by the
     // search, GPTQ on that grid). GPTQ (ModelOpt's layerwise mode) and --sequential-quantized rerun
     // the layer with the quantized weights so the next layer sees quantized outputs.
-    LayerwiseWeights layerwise(plan, model);
+    LayerwiseWeights layerwise(plan, model, opts.gpu);
     if (needs_layerwise_weights(plan)) {
         const bool any_gptq = std::any_of(plan.linears.begin(), plan.linears.end(), [](const LinearPlan& lp) { return lp.gptq; });
         const bool requantize = any_gptq || opts.sequential_quantized;
@@ -67,6 +67,9 @@ calib::CalibStats collect(const CalibrationOptions& opts, const fs::path& model_
         };
         if (requantize && !opts.sequential_quantized)
             notes.push_back("gptq: layerwise, each layer calibrated on the quantized outputs of the layers before it");
+        if (any_gptq && opts.gpu)
+            notes.push_back("gptq: column loop on the GPU (cuSOLVER Cholesky inverse, cuBLAS lazy updates); the "
+                            "Hessians are accumulated by the CPU calibration runner and copied over per linear");
     } else if (opts.sequential_quantized) {
         ro.quantize_layer = [&](model::DecoderLayerWeights& w) {
             fake_quantize_layer(w, plan, model.layout(), model.checkpoint(), model.pool());

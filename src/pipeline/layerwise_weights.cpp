@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cuda/gptq_cuda.h"
 #include "format/fp8.h"
 #include "format/nvfp4.h"
 #include "microscale/error.h"
@@ -57,7 +58,8 @@ bool needs_layerwise_weights(const Plan& plan) {
                        [](const LinearPlan& lp) { return lp.gptq || lp.local_hessian; });
 }
 
-LayerwiseWeights::LayerwiseWeights(const Plan& plan, model::ModelForward& model) : plan_(plan), model_(model) {}
+LayerwiseWeights::LayerwiseWeights(const Plan& plan, model::ModelForward& model, bool gpu)
+    : plan_(plan), model_(model), gpu_(gpu) {}
 
 int LayerwiseWeights::key_of(int linear) const {
     const int group = model_.layout().linears[static_cast<size_t>(linear)].group;
@@ -144,8 +146,10 @@ void LayerwiseWeights::finish_layer(model::DecoderLayerWeights& w, bool replace_
             const bool fp8 = *lp.format == Format::FP8;
             const algo::FixedGrid grid = fp8 ? algo::FixedGrid::fp8(q.global_scale)
                                              : algo::FixedGrid::nvfp4(q.block_scales, q.global_scale);
-            const algo::GptqResult r = algo::gptq(w0, m.out_features, m.in_features, slot->full->hessian(), grid,
-                                                  lp.gptq_options, &pool);
+            const algo::GptqResult r =
+                gpu_ ? cuda::gptq(w0, m.out_features, m.in_features, slot->full->hessian(), grid, lp.gptq_options)
+                     : algo::gptq(w0, m.out_features, m.in_features, slot->full->hessian(), grid, lp.gptq_options,
+                                  &pool);
             q.data = fp8 ? algo::encode_fp8_fixed(r.weight, q.global_scale)
                          : format::encode_nvfp4_with_codes(r.weight, q.rows, q.cols, q.block_scales, q.global_scale);
             report.push_back({m.name, r.objective_rtn, r.objective_gptq});

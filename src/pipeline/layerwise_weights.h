@@ -40,7 +40,9 @@ bool needs_layerwise_weights(const Plan& plan);
 
 class LayerwiseWeights : public model::LayerObserver {
 public:
-    LayerwiseWeights(const Plan& plan, model::ModelForward& model);
+    // gpu: GPTQ's column loop runs on the selected GPU (cuda::gptq); the Hessians are still
+    // accumulated here, on the CPU, and copied over per linear.
+    LayerwiseWeights(const Plan& plan, model::ModelForward& model, bool gpu = false);
     void linear_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld) override;
 
     // After all samples ran through w's layer: quantizes every planned linear of it. Those with
@@ -64,6 +66,7 @@ private:
 
     const Plan& plan_;
     model::ModelForward& model_;
+    bool gpu_;
     std::map<int, Slot> slots_;       // key: group index, or -1 - linear
     std::map<int, int64_t> seen_;     // linear -> batches it was shown
 };

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "calib/dataset.h"
+#include "cuda/device.h"
 #include "format/quantize.h"
 #include "io/checkpoint.h"
 #include "microscale/error.h"
@@ -212,4 +213,24 @@ TEST(GptqPipeline, FusedGroupsShareOneHessianAndOnlyThey) {
     EXPECT_EQ(lw.hessian_of(q)->samples(), 16) << "each batch added once for the whole group";
     EXPECT_EQ(lw.block_hessians_of(q)->samples(), 16);
     EXPECT_NE(lw.hessian_of(q)->hessian(), lw.hessian_of(gate)->hessian());
+}
+
+// --device cuda sets LayerwiseWeights' gpu flag, which sends GPTQ to cuda::gptq: without a usable
+// GPU (or without the CUDA backend) that is a clear error, not a silent CPU run. With a GPU,
+// tests/gpu/gptq_gpu_test.cpp compares the two runs.
+TEST(GptqPipeline, GpuFlagSendsGptqToTheCudaBackend) {
+    if (cuda::device_count() > 0) GTEST_SKIP() << "a GPU is present: the gpu tests cover this";
+    Layerwise s;
+    model::ModelForward model(s.in, 1);
+    const recipe::Recipe rec = recipe::load_recipe_text(recipe_yaml("gptq"), "t.yaml");
+    const pipeline::Plan plan = pipeline::build_plan(rec, model.layout(), {});
+    pipeline::LayerwiseWeights lw(plan, model, true);
+    model::DecoderLayerWeights w = model.load_layer(0);
+    const model::TokenSequences one = {{1, 2, 3, 4, 5, 6, 7, 8}};
+    std::vector<float> x = model.embed(one);
+    model.run_layer(w, model.batch_of(one), x, &lw);
+    std::map<int, format::QuantizedWeight> q;
+    std::vector<pipeline::GptqLayerReport> report;
+    EXPECT_THROW(lw.finish_layer(w, false, q, report), Error);
+    EXPECT_TRUE(report.empty());
 }
