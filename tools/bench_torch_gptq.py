@@ -43,8 +43,8 @@ def fake_quant_col(x, d, table):
     """RN(E2M1[nibble(x/d)] * d), ties to the even code, saturating at 6 (format/codec/e2m1.h)."""
     y = x / d
     a = y.abs()
-    idx = ((a > 0.25).int() + (a >= 0.75).int() + (a > 1.25).int() + (a >= 1.75).int() + (a > 2.5).int()
-           + (a >= 3.5).int() + (a > 5.0).int())
+    idx = ((a > 0.25).long() + (a >= 0.75).long() + (a > 1.25).long() + (a >= 1.75).long() + (a > 2.5).long()
+           + (a >= 3.5).long() + (a > 5.0).long())
     q = table[idx] * d
     return torch.where(y < 0, -q, q)
 
