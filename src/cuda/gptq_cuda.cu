@@ -20,6 +20,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -259,6 +261,50 @@ Workspace& workspace() {
     return ws;
 }
 
+// MICROSCALE_GPTQ_PROFILE=1: each call prints its phases' GPU times on stderr (CUDA events on the
+// call's stream; host gaps at the synchronisation points count toward the phase after them).
+class PhaseTimer {
+public:
+    explicit PhaseTimer(cudaStream_t s) : stream_(s), on_(std::getenv("MICROSCALE_GPTQ_PROFILE") != nullptr) {}
+    PhaseTimer(const PhaseTimer&) = delete;
+    PhaseTimer& operator=(const PhaseTimer&) = delete;
+    ~PhaseTimer() {
+        for (cudaEvent_t e : events_) cudaEventDestroy(e);
+    }
+    void mark(const char* phase) {
+        if (!on_) return;
+        cudaEvent_t e = nullptr;
+        MICROSCALE_CUDA_CHECK(cudaEventCreate(&e));
+        events_.push_back(e);
+        phases_.push_back(phase);
+        MICROSCALE_CUDA_CHECK(cudaEventRecord(e, stream_));
+    }
+    void report(int64_t out, int64_t in) {
+        if (!on_ || events_.size() < 2) return;
+        MICROSCALE_CUDA_CHECK(cudaEventSynchronize(events_.back()));
+        std::string line = "gptq profile " + std::to_string(out);
+        line.append("x").append(std::to_string(in)).append(":");
+        float total = 0.0f;
+        for (size_t i = 1; i < events_.size(); ++i) {
+            float ms = 0.0f;
+            MICROSCALE_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[i - 1], events_[i]));
+            total += ms;
+            char buf[96];
+            std::snprintf(buf, sizeof buf, " %s %.2f ms", phases_[i], ms);
+            line += buf;
+        }
+        char buf[48];
+        std::snprintf(buf, sizeof buf, " | total %.2f ms", total);
+        std::fprintf(stderr, "%s%s\n", line.c_str(), buf);
+    }
+
+private:
+    cudaStream_t stream_;
+    bool on_;
+    std::vector<cudaEvent_t> events_;
+    std::vector<const char*> phases_;
+};
+
 size_t f32(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
 
 std::string shape(int64_t out, int64_t in) {
@@ -322,7 +368,7 @@ int read_info(Workspace& ws) {
 
 // Fills ws.m with U (row-major upper, U^T U = inv(M)), M = the prepared Hessian already in ws.m
 // in order-reversed storage. False when M is not positive definite.
-bool cholesky_inverse_upper(Workspace& ws, int64_t n) {
+bool cholesky_inverse_upper(Workspace& ws, int64_t n, PhaseTimer& timer) {
     const int64_t total = n * n;
     float* m = ws.m.as<float>();
     int* info = ws.info.as<int>();
@@ -335,6 +381,7 @@ bool cholesky_inverse_upper(Workspace& ws, int64_t n) {
     MICROSCALE_GPTQ_CUSOLVER_CHECK(cusolverDnXpotrf(ws.solver, ws.params, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_32F, m, n,
                                                     CUDA_R_32F, ws.solver_work.ptr, dev_bytes,
                                                     host_bytes ? ws.solver_host.data() : nullptr, host_bytes, info));
+    timer.mark("potrf");
     if (read_info(ws) != 0) return false;
     // Reversed back, row-major J L J = V is upper with M = V V^T. Row-major V is column-major
     // V^T (lower); its inverse in place is column-major U^T, i.e. row-major U = inv(V).
@@ -348,6 +395,7 @@ bool cholesky_inverse_upper(Workspace& ws, int64_t n) {
     MICROSCALE_GPTQ_CUSOLVER_CHECK(cusolverDnXtrtri(ws.solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, n,
                                                     CUDA_R_32F, m, n, ws.solver_work.ptr, dev_bytes,
                                                     host_bytes ? ws.solver_host.data() : nullptr, host_bytes, info));
+    timer.mark("trtri");
     return read_info(ws) == 0;
 }
 
@@ -363,6 +411,8 @@ algo::GptqResult run(Workspace& ws, const float* d_w, float* d_result, int64_t o
     const size_t n = static_cast<size_t>(in);
     MICROSCALE_GPTQ_CUBLAS_CHECK(cublasSetStream(ws.blas, ws.stream));
     MICROSCALE_GPTQ_CUSOLVER_CHECK(cusolverDnSetStream(ws.solver, ws.stream));
+    PhaseTimer timer(ws.stream);
+    timer.mark("start");
 
     // 1. Diagonal on the host: dead inputs, order, damping (as detail::prepare computes them).
     std::vector<float> diag(n);
@@ -402,11 +452,12 @@ algo::GptqResult run(Workspace& ws, const float* d_w, float* d_result, int64_t o
     k_prepare_hessian<<<grid_for(total, kThreads), kThreads, 0, ws.stream>>>(d_h, ws.m.as<float>(), in, d_perm,
                                                                    ws.dead.as<uint8_t>(), damp, d_bad);
     MICROSCALE_CUDA_CHECK_LAUNCH();
+    timer.mark("diagonal+prepare");
     int bad = 0;
     MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost, ws.stream));
     MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(ws.stream));
     // A non-finite H: LAPACKE's NaN check rejects it on the CPU; the same fallback here.
-    if (bad != 0 || !cholesky_inverse_upper(ws, in)) {
+    if (bad != 0 || !cholesky_inverse_upper(ws, in, timer)) {
         res.identity_fallback = true;
         k_identity<<<grid_for(total, kThreads), kThreads, 0, ws.stream>>>(ws.m.as<float>(), in);
         MICROSCALE_CUDA_CHECK_LAUNCH();
@@ -453,13 +504,16 @@ algo::GptqResult run(Workspace& ws, const float* d_w, float* d_result, int64_t o
     }
     k_unpermute_weights<<<grid_for(out * in, kThreads), kThreads, 0, ws.stream>>>(ww, d_result, out, in, d_perm);
     MICROSCALE_CUDA_CHECK_LAUNCH();
+    timer.mark("columns");
 
     // 4. Objectives on the original weights and the Hessian as given.
     if (objectives) {
         res.objective_rtn = objective(ws, d_w, d_w, d_h, out, in, grid);
         res.objective_gptq = objective(ws, d_w, d_result, d_h, out, in, grid);
+        timer.mark("objectives");
     }
     MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(ws.stream));
+    timer.report(out, in);
     return res;
 }
 
