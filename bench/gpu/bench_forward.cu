@@ -5,7 +5,11 @@
 // and batch). One line per mode.
 //
 //   microscale_gpu_bench_forward [--model DIR] [--workdir DIR] [--seqs N] [--seq-len T]
-//                                [--batch B] [--budget BYTES] [--fp32]
+//                                [--batch B] [--budget BYTES] [--fp32] [--attention-only]
+//
+// Last line: the tensor-core attention kernel alone (batch x seq-len, the model's heads, causal),
+// median of CUDA-event timings, as TFLOP/s of the causal products; compare with
+// `tools/bench_hf_forward.py --attention-only` (torch sdpa on the same shapes).
 //
 // Without --model the checkpoint is written to --workdir (default /tmp/microscale-bench-1b) once
 // and reused. --budget: the streamed run's --gpu-mem-budget instead of "no resident layers".
@@ -19,7 +23,12 @@
 #include <random>
 #include <string>
 
+#include <algorithm>
+#include <vector>
+
+#include "cuda/check.cuh"
 #include "cuda/device.h"
+#include "cuda/forward/flash_attention.cuh"
 #include "cuda/forward/gpu_forward.h"
 #include "model/forward/model_forward.h"
 #include "model/synthetic.h"
@@ -33,7 +42,8 @@ struct Args {
     std::string model, workdir = "/tmp/microscale-bench-1b";
     int64_t seqs = 16, seq_len = 2048, batch = 8;
     uint64_t budget = 0;
-    bool fp32 = false;
+    int64_t head_dim = 0;  // --attention-only: override the model's head size
+    bool fp32 = false, attention_only = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -54,6 +64,8 @@ Args parse(int argc, char** argv) {
         else if (k == "--batch") a.batch = std::stoll(val());
         else if (k == "--budget") a.budget = std::stoull(val());
         else if (k == "--fp32") a.fp32 = true;
+        else if (k == "--attention-only") a.attention_only = true;
+        else if (k == "--head-dim") a.head_dim = std::stoll(val());
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             std::exit(2);
@@ -87,6 +99,50 @@ double run(cuda::GpuModelForward& gpu, const model::TokenSequences& seqs, int64_
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The flash kernel on random bf16 q|k|v of `batch` sequences of seq_len tokens.
+void bench_attention(const model::ForwardConfig& c, int64_t batch, int64_t seq_len) {
+    const int64_t T = batch * seq_len, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim, ld = qd + 2 * kvd;
+    std::vector<uint16_t> qkv(static_cast<size_t>(T * ld));
+    std::mt19937 rng(9);
+    for (auto& x : qkv) x = static_cast<uint16_t>(0x3c00 + (rng() & 0x3ff) - (rng() & 1) * 0x8000);  // ±[0.0078, 0.0156)
+    std::vector<int64_t> offsets;
+    for (int64_t s = 0; s <= batch; ++s) offsets.push_back(s * seq_len);
+    uint16_t *dq = nullptr, *dout = nullptr;
+    int64_t* doff = nullptr;
+    MICROSCALE_CUDA_CHECK(cudaMalloc(&dq, qkv.size() * 2));
+    MICROSCALE_CUDA_CHECK(cudaMalloc(&dout, static_cast<size_t>(T * qd) * 2));
+    MICROSCALE_CUDA_CHECK(cudaMalloc(&doff, offsets.size() * 8));
+    MICROSCALE_CUDA_CHECK(cudaMemcpy(dq, qkv.data(), qkv.size() * 2, cudaMemcpyHostToDevice));
+    MICROSCALE_CUDA_CHECK(cudaMemcpy(doff, offsets.data(), offsets.size() * 8, cudaMemcpyHostToDevice));
+    cudaEvent_t e0, e1;
+    MICROSCALE_CUDA_CHECK(cudaEventCreate(&e0));
+    MICROSCALE_CUDA_CHECK(cudaEventCreate(&e1));
+    const float scaling = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    std::vector<float> ms;
+    for (int it = 0; it < 13; ++it) {
+        MICROSCALE_CUDA_CHECK(cudaEventRecord(e0));
+        cuda::fwd::launch_flash_attention(dq, ld, dq + qd, dq + qd + kvd, ld, doff, batch, seq_len, c.heads,
+                                          c.kv_heads, c.head_dim, 0, scaling, dout, qd, nullptr, nullptr);
+        MICROSCALE_CUDA_CHECK(cudaEventRecord(e1));
+        MICROSCALE_CUDA_CHECK(cudaEventSynchronize(e1));
+        float t = 0.0f;
+        MICROSCALE_CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
+        if (it >= 3) ms.push_back(t);  // 3 warm-up launches
+    }
+    std::sort(ms.begin(), ms.end());
+    const double med = ms[ms.size() / 2];
+    const double flops = 4.0 * static_cast<double>(batch * c.heads * c.head_dim) * static_cast<double>(seq_len) *
+                         static_cast<double>(seq_len + 1) / 2.0;
+    std::printf("flash_attention: batch=%lldx%lld heads=%lld/%lld head_dim=%lld ms=%.3f causal_tflops=%.1f\n",
+                static_cast<long long>(batch), static_cast<long long>(seq_len), static_cast<long long>(c.heads),
+                static_cast<long long>(c.kv_heads), static_cast<long long>(c.head_dim), med, flops / med * 1e-9);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    cudaFree(dq);
+    cudaFree(dout);
+    cudaFree(doff);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +159,21 @@ int main(int argc, char** argv) {
         for (auto& s : seqs) {
             s.resize(static_cast<size_t>(a.seq_len));
             for (auto& id : s) id = static_cast<int32_t>(rng() % static_cast<uint32_t>(host.config().vocab));
+        }
+        if (a.attention_only) {
+            if (!cuda::fwd::flash_attention_supported(host.config().head_dim)) {
+                std::printf("flash_attention: head_dim %lld has no tensor-core kernel\n",
+                            static_cast<long long>(host.config().head_dim));
+                return 0;
+            }
+            model::ForwardConfig c = host.config();
+            if (a.head_dim) c.head_dim = a.head_dim;
+            if (!cuda::fwd::flash_attention_supported(c.head_dim)) {
+                std::printf("flash_attention: head_dim %lld has no tensor-core kernel\n", static_cast<long long>(c.head_dim));
+                return 0;
+            }
+            bench_attention(c, a.batch, a.seq_len);
+            return 0;
         }
         const double tokens = static_cast<double>(a.seqs * a.seq_len);
         cuda::GpuForwardOptions base;

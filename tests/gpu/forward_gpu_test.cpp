@@ -151,16 +151,30 @@ void check_against_cpu(const fs::path& dir, const model::TokenSequences& seqs, c
                     expect_close(st.input_amax[i], obs_bf16.input[i], kBf16EmulatedTol,
                                  tag + " input amax (bf16-emulating CPU) of " + cpu.layout().linears[i].name);
         }
+        // Against the plain fp32 CPU: BF16 mode may be as far off as bf16 arithmetic itself (the
+        // emulating CPU's distance from fp32), plus kBf16Tol. Random-weight models amplify it:
+        // 4.3% on qwen2_bias_yarn with bf16 attention (H200, 2026-12-01).
+        const auto vs_fp32 = [&](float gpu, float plain, float emulated, const std::string& what) {
+            const double slack = bf16 ? std::fabs(static_cast<double>(emulated) - plain) : 0.0;
+            EXPECT_LE(std::fabs(static_cast<double>(gpu) - plain),
+                      tolerance(p) * std::max(std::fabs(static_cast<double>(plain)), 1e-30) + slack)
+                << what << ": gpu " << gpu << " cpu " << plain << " bf16-emulating cpu " << emulated;
+        };
         ASSERT_EQ(st.input_amax.size(), obs.input.size()) << tag;
         for (size_t i = 0; i < obs.input.size(); ++i) {
             const model::LinearModule& m = cpu.layout().linears[i];
             if (m.layer < 0) continue;
-            expect_close(st.input_amax[i], obs.input[i], tolerance(p), tag + " input amax of " + m.name);
+            vs_fp32(st.input_amax[i], obs.input[i], obs_bf16.input[i], tag + " input amax of " + m.name);
         }
         for (size_t l = 0; l < obs.k.size(); ++l) {
-            expect_close(st.k_amax[l], obs.k[l], tolerance(p), tag + " k amax of layer " + std::to_string(l));
-            expect_close(st.v_amax[l], obs.v[l], tolerance(p), tag + " v amax of layer " + std::to_string(l));
+            vs_fp32(st.k_amax[l], obs.k[l], obs_bf16.k[l], tag + " k amax of layer " + std::to_string(l));
+            vs_fp32(st.v_amax[l], obs.v[l], obs_bf16.v[l], tag + " v amax of layer " + std::to_string(l));
         }
+        if (bf16)
+            for (size_t l = 0; l < obs.k.size(); ++l) {
+                expect_close(st.k_amax[l], obs_bf16.k[l], kBf16EmulatedTol, tag + " k amax (bf16-emulating CPU)");
+                expect_close(st.v_amax[l], obs_bf16.v[l], kBf16EmulatedTol, tag + " v amax (bf16-emulating CPU)");
+            }
     }
 }
 

@@ -138,6 +138,162 @@ __global__ void k_amax(const float* x, int64_t rows, int64_t cols, int64_t ld, f
     }
 }
 
+// --- fused kernels of the BF16 forward: one pass each instead of op + amax + bf16 cast ---
+
+__device__ inline void atomic_amax3(float m, float* a0, float* a1, float* a2) {
+    const unsigned bits = __float_as_uint(m);
+    if (a0) atomicMax(reinterpret_cast<unsigned*>(a0), bits);
+    if (a1) atomicMax(reinterpret_cast<unsigned*>(a1), bits);
+    if (a2) atomicMax(reinterpret_cast<unsigned*>(a2), bits);
+}
+
+// N consecutive values as fp32 (N = 8: one or two 16-byte loads; the caller guarantees alignment).
+template <int N>
+__device__ inline void load_n(const float* __restrict__ p, float v[N]) {
+    if constexpr (N == 8) {
+        const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    } else {
+        for (int i = 0; i < N; ++i) v[i] = p[i];
+    }
+}
+template <int N>
+__device__ inline void load_n(const uint16_t* __restrict__ p, float v[N]) {
+    if constexpr (N == 8) {
+        const uint4 a = *reinterpret_cast<const uint4*>(p);
+        const uint32_t w[4] = {a.x, a.y, a.z, a.w};
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = codec::bf16_to_float(static_cast<uint16_t>(w[i] & 0xffffu));
+            v[2 * i + 1] = codec::bf16_to_float(static_cast<uint16_t>(w[i] >> 16));
+        }
+    } else {
+        for (int i = 0; i < N; ++i) v[i] = codec::bf16_to_float(p[i]);
+    }
+}
+// bf16 (RNE) of N values, one 16-byte store for N = 8.
+template <int N>
+__device__ inline void store_bf16_n(uint16_t* __restrict__ p, const float v[N]) {
+    if constexpr (N == 8) {
+        uint32_t w[4];
+        for (int i = 0; i < 4; ++i)
+            w[i] = static_cast<uint32_t>(codec::bf16_from_float(v[2 * i])) |
+                   (static_cast<uint32_t>(codec::bf16_from_float(v[2 * i + 1])) << 16);
+        *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+    } else {
+        for (int i = 0; i < N; ++i) p[i] = codec::bf16_from_float(v[i]);
+    }
+}
+
+// One block per row: the fp32 RMSNorm of k_rms_norm, its max |y| to the observers, y as bf16.
+// N = 8 when dim and the row strides are multiples of 8 (vector loads and stores).
+template <int N>
+__global__ void k_rms_norm_bf16(const float* __restrict__ x, int dim, int64_t ldx, const float* __restrict__ w,
+                                float eps, uint16_t* __restrict__ y, int64_t ldy, float* a0, float* a1, float* a2) {
+    const float* xr = x + static_cast<int64_t>(blockIdx.x) * ldx;
+    uint16_t* yr = y + static_cast<int64_t>(blockIdx.x) * ldy;
+    float ss = 0.0f;
+    for (int i = static_cast<int>(threadIdx.x) * N; i < dim; i += static_cast<int>(blockDim.x) * N) {
+        float v[N];
+        load_n<N>(xr + i, v);
+        for (int e = 0; e < N; ++e) ss += v[e] * v[e];
+    }
+    ss = block_reduce<false>(ss);
+    const float r = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
+    float m = 0.0f;
+    for (int i = static_cast<int>(threadIdx.x) * N; i < dim; i += static_cast<int>(blockDim.x) * N) {
+        float v[N], g[N];
+        load_n<N>(xr + i, v);
+        load_n<N>(w + i, g);
+        for (int e = 0; e < N; ++e) {
+            v[e] = g[e] * (v[e] * r);
+            m = fmaxf(m, fabsf(v[e]));
+        }
+        store_bf16_n<N>(yr + i, v);
+    }
+    if (a0 || a1 || a2) {
+        m = block_reduce<true>(m);
+        if (threadIdx.x == 0) atomic_amax3(m, a0, a1, a2);
+    }
+}
+
+// One block per row of q|k|v (fp32, dense, ld = qd + 2 kvd): RoPE on the q and k heads as k_rope,
+// the whole row written as bf16, max |k| (after RoPE) and max |v| to the KV observers. Each
+// thread takes N consecutive columns; N = 8 needs head_dim and half to be multiples of 8, so that
+// a chunk never straddles the rotated halves.
+template <int N>
+__global__ void k_rope_qkv_bf16(const float* __restrict__ qkv, int ld, int qd, int kvd, int head_dim, int half,
+                                const float* __restrict__ cos, const float* __restrict__ sin,
+                                uint16_t* __restrict__ out, float* k_amax, float* v_amax) {
+    const int64_t t = blockIdx.x;
+    const float* row = qkv + t * ld;
+    const float* cs = cos + t * half;
+    const float* sn = sin + t * half;
+    float km = 0.0f, vm = 0.0f;
+    for (int col = static_cast<int>(threadIdx.x) * N; col < ld; col += static_cast<int>(blockDim.x) * N) {
+        float x[N];
+        load_n<N>(row + col, x);
+        if (col < qd + kvd) {
+            const int dd = col % head_dim;  // qd is a multiple of head_dim
+            if (dd < 2 * half) {
+                const bool first = dd < half;
+                const int i = first ? dd : dd - half;
+                float other[N], c[N], sv[N];
+                load_n<N>(row + (first ? col + half : col - half), other);
+                load_n<N>(cs + i, c);
+                load_n<N>(sn + i, sv);
+                // first half: x1 c - x2 s (x1 = x); second half: x2 c + x1 s (x2 = x)
+                for (int e = 0; e < N; ++e) x[e] = first ? x[e] * c[e] - other[e] * sv[e] : x[e] * c[e] + other[e] * sv[e];
+            }
+            if (col >= qd)
+                for (int e = 0; e < N; ++e) km = fmaxf(km, fabsf(x[e]));
+        } else {
+            for (int e = 0; e < N; ++e) vm = fmaxf(vm, fabsf(x[e]));
+        }
+        store_bf16_n<N>(out + t * ld + col, x);
+    }
+    if (k_amax) {
+        km = block_reduce<true>(km);
+        if (threadIdx.x == 0) atomic_amax3(km, k_amax, nullptr, nullptr);
+    }
+    if (v_amax) {
+        vm = block_reduce<true>(vm);
+        if (threadIdx.x == 0) atomic_amax3(vm, v_amax, nullptr, nullptr);
+    }
+}
+
+// One block per row: silu(g) · u as k_swiglu (gate|up fp32 or bf16), its max |.| to the
+// down_proj observer, bf16 out. N = 8 when the intermediate size is a multiple of 8.
+template <int N, class In>
+__global__ void k_swiglu_bf16(const In* __restrict__ gu, int inter, uint16_t* __restrict__ out, float* amax) {
+    const int64_t r = blockIdx.x;
+    const In* g = gu + r * 2 * inter;
+    const In* u = g + inter;
+    uint16_t* o = out + r * inter;
+    float m = 0.0f;
+    for (int i = static_cast<int>(threadIdx.x) * N; i < inter; i += static_cast<int>(blockDim.x) * N) {
+        float gv[N], uv[N];
+        load_n<N>(g + i, gv);
+        load_n<N>(u + i, uv);
+        for (int e = 0; e < N; ++e) {
+            gv[e] = gv[e] / (1.0f + expf(-gv[e])) * uv[e];
+            m = fmaxf(m, fabsf(gv[e]));
+        }
+        store_bf16_n<N>(o + i, gv);
+    }
+    if (amax) {
+        m = block_reduce<true>(m);
+        if (threadIdx.x == 0) atomic_amax3(m, amax, nullptr, nullptr);
+    }
+}
+
+// One block per token: out[t] = fp32(table[ids[t]]) (bf16 rows of `dim`).
+__global__ void k_embed_bf16(const uint16_t* table, const int32_t* ids, int dim, float* out) {
+    const int64_t t = blockIdx.x;
+    const uint16_t* row = table + static_cast<int64_t>(ids[t]) * dim;
+    for (int i = static_cast<int>(threadIdx.x); i < dim; i += static_cast<int>(blockDim.x))
+        out[t * dim + i] = codec::bf16_to_float(row[i]);
+}
+
 constexpr int kAttnQ = 16;    // query rows per block, one warp each
 constexpr int kAttnK = 32;    // keys per shared-memory tile, one per lane
 constexpr int kAttnMaxD = 256;
@@ -276,6 +432,54 @@ void launch_amax(const float* x, int64_t rows, int64_t cols, int64_t ld, float* 
     const int64_t n = rows * cols;
     const unsigned blocks = grid_for(n) > 1024 ? 1024 : grid_for(n);
     k_amax<<<blocks, kThreads, 0, stream>>>(x, rows, cols, ld, out0, out1, out2);
+    MICROSCALE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_rms_norm_bf16(const float* x, int64_t rows, int64_t dim, int64_t ldx, const float* w, float eps,
+                          uint16_t* y, int64_t ldy, float* amax0, float* amax1, float* amax2, cudaStream_t stream) {
+    if (rows <= 0) return;
+    const unsigned grid = static_cast<unsigned>(rows);
+    const int d = static_cast<int>(dim);
+    if (dim % 8 == 0 && ldx % 8 == 0 && ldy % 8 == 0)
+        k_rms_norm_bf16<8><<<grid, kThreads, 0, stream>>>(x, d, ldx, w, eps, y, ldy, amax0, amax1, amax2);
+    else
+        k_rms_norm_bf16<1><<<grid, kThreads, 0, stream>>>(x, d, ldx, w, eps, y, ldy, amax0, amax1, amax2);
+    MICROSCALE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_rope_qkv_bf16(const float* qkv, int64_t rows, int64_t q_dim, int64_t kv_dim, int64_t head_dim,
+                          const float* cos, const float* sin, int64_t half, uint16_t* out, float* k_amax,
+                          float* v_amax, cudaStream_t stream) {
+    if (rows <= 0) return;
+    const int ld = static_cast<int>(q_dim + 2 * kv_dim), qd = static_cast<int>(q_dim), kvd = static_cast<int>(kv_dim);
+    const int d = static_cast<int>(head_dim), hf = static_cast<int>(half);
+    const unsigned grid = static_cast<unsigned>(rows);
+    if (head_dim % 8 == 0 && half % 8 == 0)
+        k_rope_qkv_bf16<8><<<grid, kThreads, 0, stream>>>(qkv, ld, qd, kvd, d, hf, cos, sin, out, k_amax, v_amax);
+    else
+        k_rope_qkv_bf16<1><<<grid, kThreads, 0, stream>>>(qkv, ld, qd, kvd, d, hf, cos, sin, out, k_amax, v_amax);
+    MICROSCALE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_swiglu_bf16(const void* gu, bool gu_bf16, int64_t rows, int64_t intermediate, uint16_t* out, float* amax,
+                        cudaStream_t stream) {
+    if (rows <= 0) return;
+    const int inter = static_cast<int>(intermediate);
+    const unsigned grid = static_cast<unsigned>(rows);
+    const bool vec = intermediate % 8 == 0;
+    const auto* g16 = static_cast<const uint16_t*>(gu);
+    const auto* g32 = static_cast<const float*>(gu);
+    if (gu_bf16 && vec) k_swiglu_bf16<8><<<grid, kThreads, 0, stream>>>(g16, inter, out, amax);
+    else if (gu_bf16) k_swiglu_bf16<1><<<grid, kThreads, 0, stream>>>(g16, inter, out, amax);
+    else if (vec) k_swiglu_bf16<8><<<grid, kThreads, 0, stream>>>(g32, inter, out, amax);
+    else k_swiglu_bf16<1><<<grid, kThreads, 0, stream>>>(g32, inter, out, amax);
+    MICROSCALE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_embed_bf16(const uint16_t* table, const int32_t* ids, int64_t tokens, int64_t dim, float* out,
+                       cudaStream_t stream) {
+    if (tokens <= 0) return;
+    k_embed_bf16<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(table, ids, static_cast<int>(dim), out);
     MICROSCALE_CUDA_CHECK_LAUNCH();
 }
 

@@ -14,6 +14,7 @@
 
 #include "cuda/check.cuh"
 #include "cuda/device.h"
+#include "cuda/forward/flash_attention.cuh"
 #include "cuda/forward/forward_kernels.cuh"
 #include "cuda/forward/gpu_forward.h"
 #include "format/codec/bf16.h"
@@ -139,10 +140,21 @@ struct DeviceBatch {
     DevMem offsets, cos, sin;
 };
 
-// Activation scratch of one run_layer call, sized for `tokens` rows.
+// Activation scratch of one run_layer call, sized for `tokens` rows. Which buffers exist depends
+// on the path (WorkSizes): the BF16 path writes GEMM inputs straight to x16 and attention reads
+// the bf16 q|k|v copy, the FP32 path keeps fp32 normed / attention / SwiGLU activations.
 struct Work {
     int64_t tokens = 0;
-    DevMem h, x16, qkv, attn, gu, act;
+    DevMem h, x16, qkv, qkv16, attn, gu, act;
+};
+
+struct WorkSizes {
+    uint64_t h = 0, x16 = 0, qkv = 0, qkv16 = 0, attn = 0, gu = 0, act = 0;
+    uint64_t total() const {
+        uint64_t t = 0;
+        for (uint64_t b : {h, x16, qkv, qkv16, attn, gu, act}) t += align_up(b);
+        return t;
+    }
 };
 
 }  // namespace
@@ -170,6 +182,7 @@ struct GpuModelForward::Impl {
     std::future<void> prefetch;
     int prefetch_layer = -1;
     DevMem head_w, final_norm_w;  // cached once built
+    DevMem embed_w;               // the bf16 embedding table, when cached (ensure_embedding)
 
     Impl(model::ModelForward& h, const GpuForwardOptions& o)
         : host(h), c(h.config()), layout(h.layout()), opts(o) {
@@ -298,6 +311,13 @@ struct GpuModelForward::Impl {
         return p;
     }
 
+    // Drops a checkpoint tensor's mmap'd pages from this process once it is on its way to the
+    // device, so host RSS stays flat however many layers are uploaded (the page cache keeps them
+    // for a streamed re-read).
+    void release_pages(const std::string& tensor) const {
+        if (const io::TensorRef* t = host.checkpoint().find(tensor)) t->file->release(*t->info);
+    }
+
     // Host side of a layer load: the layer's tensors in slot layout at dst (pinned). A bf16
     // checkpoint tensor is copied as is for the bf16 GEMMs; anything else goes through the CPU
     // loader's fp32 values (F16/F32/F64, quantized exports decoded) and is rounded (RNE).
@@ -323,6 +343,7 @@ struct GpuModelForward::Impl {
                 const std::vector<float> b = model::load_tensor_f32(ckpt, m.bias, static_cast<uint64_t>(s.out));
                 std::memcpy(dst + s.bias, b.data(), b.size() * 4);
             }
+            release_pages(m.weight);
         }
         const auto norm = [&](const std::string& name, int64_t at, int64_t dim) {
             const std::vector<float> v = model::load_tensor_f32(ckpt, name, static_cast<uint64_t>(dim));
@@ -426,26 +447,37 @@ struct GpuModelForward::Impl {
     void release_layer(int l) { MICROSCALE_CUDA_CHECK(cudaEventRecord(slot_of(l).freed, compute)); }
 
     // --- per-call memory ---
-    uint64_t work_bytes(int64_t T) const {
+    // The tensor-core attention (bf16 q/k/v) runs in BF16 mode for the head sizes it has.
+    bool flash() const { return bf16 && fwd::flash_attention_supported(c.head_dim); }
+
+    WorkSizes work_sizes(int64_t T) const {
         const uint64_t t = static_cast<uint64_t>(T);
         const uint64_t H = c.hidden, qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate;
-        const uint64_t widest = std::max({H, qd, I});
-        return align_up(t * H * 4) + (bf16 ? align_up(t * widest * 2) : 0) + align_up(t * (qd + 2 * kvd) * 4) +
-               align_up(t * qd * 4) + align_up(t * 2 * I * 4) + align_up(t * I * 4);
+        WorkSizes w;
+        w.h = bf16 ? 0 : t * H * 4;
+        w.x16 = bf16 ? t * std::max({H, qd, I}) * 2 : 0;
+        w.qkv = t * (qd + 2 * kvd) * 4;
+        w.qkv16 = flash() ? t * (qd + 2 * kvd) * 2 : 0;
+        w.attn = flash() ? 0 : t * qd * 4;
+        w.gu = t * 2 * I * 4;
+        w.act = bf16 ? 0 : t * I * 4;
+        return w;
     }
+    uint64_t work_bytes(int64_t T) const { return work_sizes(T).total(); }
     uint64_t batch_bytes(int64_t T, int64_t seqs) const {
         return align_up(static_cast<uint64_t>(seqs + 1) * 8) + 2 * align_up(static_cast<uint64_t>(T * c.rotary_dim / 2) * 4);
     }
 
     void alloc_work(Work& w, int64_t T) {
-        const int64_t H = c.hidden, qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate;
+        const WorkSizes z = work_sizes(T);
         w.tokens = T;
-        w.h.alloc(arena, static_cast<uint64_t>(T * H) * 4, "activations");
-        if (bf16) w.x16.alloc(arena, static_cast<uint64_t>(T * std::max({H, qd, I})) * 2, "bf16 GEMM inputs");
-        w.qkv.alloc(arena, static_cast<uint64_t>(T * (qd + 2 * kvd)) * 4, "q|k|v");
-        w.attn.alloc(arena, static_cast<uint64_t>(T * qd) * 4, "attention output");
-        w.gu.alloc(arena, static_cast<uint64_t>(T * 2 * I) * 4, "gate|up");
-        w.act.alloc(arena, static_cast<uint64_t>(T * I) * 4, "SwiGLU output");
+        w.h.alloc(arena, z.h, "activations");
+        w.x16.alloc(arena, z.x16, "bf16 GEMM inputs");
+        w.qkv.alloc(arena, z.qkv, "q|k|v");
+        w.qkv16.alloc(arena, z.qkv16, "bf16 q|k|v");
+        w.attn.alloc(arena, z.attn, "attention output");
+        w.gu.alloc(arena, z.gu, "gate|up");
+        w.act.alloc(arena, z.act, "SwiGLU output");
     }
 
     std::unique_ptr<DeviceBatch> make_batch(const model::TokenBatch& b) {
@@ -489,14 +521,15 @@ struct GpuModelForward::Impl {
 
     // --- one decoder layer ---
     // y[rows, out] (stride ldy) = x · Wᵀ (+ y when accumulate); fp32 output and accumulation.
-    void gemm(const void* x, int64_t rows, int64_t in, int64_t ldx, const void* w, int64_t out, float* y, int64_t ldy,
-              bool accumulate) {
+    // y_bf16: y is bf16 (rounded from the fp32 accumulator), else fp32.
+    void gemm(const void* x, int64_t rows, int64_t in, int64_t ldx, const void* w, int64_t out, void* y, int64_t ldy,
+              bool accumulate, bool y_bf16 = false) {
         const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
         const cudaDataType_t t = bf16 ? CUDA_R_16BF : CUDA_R_32F;
         const cublasComputeType_t ct = bf16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_PEDANTIC;
         MICROSCALE_CUBLAS_CHECK(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out),
                                              static_cast<int>(rows), static_cast<int>(in), &alpha, w, t,
-                                             static_cast<int>(in), x, t, static_cast<int>(ldx), &beta, y, CUDA_R_32F,
+                                             static_cast<int>(in), x, t, static_cast<int>(ldx), &beta, y, y_bf16 ? CUDA_R_16BF : CUDA_R_32F,
                                              static_cast<int>(ldy), ct, CUBLAS_GEMM_DEFAULT));
     }
 
@@ -516,11 +549,72 @@ struct GpuModelForward::Impl {
     size_t head_index() const { return layout.linears.size() + 2 * static_cast<size_t>(c.layers); }
     float* linear_amax(const LinearSlot* s) { return s ? amax_at(static_cast<size_t>(s->linear)) : nullptr; }
 
-    void linear(const uint8_t* blob, const LinearSlot& s, GemmInput x, int64_t T, float* y, int64_t ldy,
-                bool accumulate) {
-        gemm(x.ptr, T, s.in, x.ld, blob + s.weight, s.out, y, ldy, accumulate);
+    // y_bf16 only for a linear without bias.
+    void linear(const uint8_t* blob, const LinearSlot& s, GemmInput x, int64_t T, void* y, int64_t ldy,
+                bool accumulate, bool y_bf16 = false) {
+        gemm(x.ptr, T, s.in, x.ld, blob + s.weight, s.out, y, ldy, accumulate, y_bf16);
         if (s.bias >= 0)
-            fwd::launch_add_bias(y, T, s.out, ldy, reinterpret_cast<const float*>(blob + s.bias), compute);
+            fwd::launch_add_bias(static_cast<float*>(y), T, s.out, ldy, reinterpret_cast<const float*>(blob + s.bias),
+                                 compute);
+    }
+
+    // The GEMM input RMSNorm(x) · nw for rows [0, T) of x, its max |.| to the observers a0..a2
+    // (null: none). BF16: one fused kernel writes the bf16 input; FP32: norm into work.h.
+    GemmInput normed(Work& w, const float* x, int64_t T, const float* nw, float* a0, float* a1, float* a2) {
+        const int64_t H = c.hidden;
+        if (bf16) {
+            fwd::launch_rms_norm_bf16(x, T, H, H, nw, c.rms_norm_eps, w.x16.as<uint16_t>(), H, a0, a1, a2, compute);
+            return {w.x16.as<void>(), H};
+        }
+        float* h = w.h.as<float>();
+        fwd::launch_rms_norm(x, T, H, H, nw, c.rms_norm_eps, h, H, compute);
+        if (a0 || a1 || a2) fwd::launch_amax(h, T, H, H, a0, a1, a2, compute);
+        return {h, H};
+    }
+
+    // RoPE and causal attention of q|k|v (fp32, after the projections and qk-norm): the o_proj
+    // input, with the K/V observers (after RoPE) and o_proj's observer fed on the way.
+    GemmInput attention(int l, const DeviceBatch& b, float* qkv, Work& w, float* k_amax, float* v_amax,
+                        float* o_amax) {
+        const int64_t T = b.tokens, qd = c.q_dim(), kvd = c.kv_dim(), ld_qkv = qd + 2 * kvd, half = c.rotary_dim / 2;
+        const int64_t window = c.sliding_window.at(static_cast<size_t>(l));
+        const float scaling = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+        if (flash()) {
+            uint16_t* q16 = w.qkv16.as<uint16_t>();
+            fwd::launch_rope_qkv_bf16(qkv, T, qd, kvd, c.head_dim, b.cos.as<float>(), b.sin.as<float>(), half, q16,
+                                      k_amax, v_amax, compute);
+            uint16_t* out = w.x16.as<uint16_t>();  // the q|k|v GEMM that read x16 has run
+            fwd::launch_flash_attention(q16, ld_qkv, q16 + qd, q16 + qd + kvd, ld_qkv, b.offsets.as<int64_t>(), b.seqs,
+                                        b.max_len, c.heads, c.kv_heads, c.head_dim, window, scaling, out, qd, o_amax,
+                                        compute);
+            return {out, qd};
+        }
+        float* q = qkv;
+        float* k = q + qd;
+        float* v = k + kvd;
+        fwd::launch_rope(q, T, c.heads, c.head_dim, ld_qkv, b.cos.as<float>(), b.sin.as<float>(), half, compute);
+        fwd::launch_rope(k, T, c.kv_heads, c.head_dim, ld_qkv, b.cos.as<float>(), b.sin.as<float>(), half, compute);
+        if (k_amax) fwd::launch_amax(k, T, kvd, ld_qkv, k_amax, nullptr, nullptr, compute);
+        if (v_amax) fwd::launch_amax(v, T, kvd, ld_qkv, v_amax, nullptr, nullptr, compute);
+        float* attn = w.attn.as<float>();
+        fwd::launch_causal_attention(q, ld_qkv, k, v, ld_qkv, b.offsets.as<int64_t>(), b.seqs, b.max_len, c.heads,
+                                     c.kv_heads, c.head_dim, window, scaling, attn, qd, compute);
+        if (o_amax) fwd::launch_amax(attn, T, qd, qd, o_amax, nullptr, nullptr, compute);
+        return gemm_input(w, attn, T, qd, qd);
+    }
+
+    // silu(gate) · up of gu [T, 2I] (fp32, or bf16 when gu_bf16): the down_proj input, its
+    // observer fed.
+    GemmInput swiglu(Work& w, const void* gu, bool gu_bf16, int64_t T, float* amax) {
+        const int64_t I = c.intermediate;
+        if (bf16) {
+            fwd::launch_swiglu_bf16(gu, gu_bf16, T, I, w.x16.as<uint16_t>(), amax, compute);
+            return {w.x16.as<void>(), I};
+        }
+        float* act = w.act.as<float>();
+        fwd::launch_swiglu(static_cast<const float*>(gu), T, I, act, compute);
+        if (amax) fwd::launch_amax(act, T, I, I, amax, nullptr, nullptr, compute);
+        return {act, I};
     }
 
     // hidden [T, H] is replaced by the layer's output (model::run_decoder_layer's op order).
@@ -530,70 +624,51 @@ struct GpuModelForward::Impl {
         if (T <= 0) return;
         const int64_t H = c.hidden, qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate, ld_qkv = qd + 2 * kvd;
         const auto f32 = [&](uint64_t off) { return reinterpret_cast<const float*>(blob + off); };
-        float* h = w.h.as<float>();
+        const auto obs = [&](const LinearSlot* s) { return observe ? linear_amax(s) : nullptr; };
         float* qkv = w.qkv.as<float>();
 
         // --- attention block ---
-        fwd::launch_rms_norm(hidden, T, H, H, f32(p.input_norm), c.rms_norm_eps, h, H, compute);
         if (c.fused_projections) {
             const LinearSlot& s = *p.find(Role::ATTN_QKV);
-            if (observe) fwd::launch_amax(h, T, H, H, linear_amax(&s), nullptr, nullptr, compute);
-            linear(blob, s, gemm_input(w, h, T, H, H), T, qkv, ld_qkv, false);
+            linear(blob, s, normed(w, hidden, T, f32(p.input_norm), obs(&s), nullptr, nullptr), T, qkv, ld_qkv, false);
         } else {
             const LinearSlot *sq = p.find(Role::ATTN_Q), *sk = p.find(Role::ATTN_K), *sv = p.find(Role::ATTN_V);
-            if (observe) fwd::launch_amax(h, T, H, H, linear_amax(sq), linear_amax(sk), linear_amax(sv), compute);
-            const GemmInput x = gemm_input(w, h, T, H, H);
+            const GemmInput x = normed(w, hidden, T, f32(p.input_norm), obs(sq), obs(sk), obs(sv));
             linear(blob, *sq, x, T, qkv, ld_qkv, false);
             linear(blob, *sk, x, T, qkv + qd, ld_qkv, false);
             linear(blob, *sv, x, T, qkv + qd + kvd, ld_qkv, false);
         }
-        float* q = qkv;
-        float* k = q + qd;
-        float* v = k + kvd;
         if (c.qk_norm) {
-            fwd::launch_head_rms_norm(q, T, c.heads, c.head_dim, ld_qkv, f32(static_cast<uint64_t>(p.q_norm)),
+            fwd::launch_head_rms_norm(qkv, T, c.heads, c.head_dim, ld_qkv, f32(static_cast<uint64_t>(p.q_norm)),
                                       c.rms_norm_eps, compute);
-            fwd::launch_head_rms_norm(k, T, c.kv_heads, c.head_dim, ld_qkv, f32(static_cast<uint64_t>(p.k_norm)),
-                                      c.rms_norm_eps, compute);
+            fwd::launch_head_rms_norm(qkv + qd, T, c.kv_heads, c.head_dim, ld_qkv,
+                                      f32(static_cast<uint64_t>(p.k_norm)), c.rms_norm_eps, compute);
         }
-        const int64_t half = c.rotary_dim / 2;
-        fwd::launch_rope(q, T, c.heads, c.head_dim, ld_qkv, b.cos.as<float>(), b.sin.as<float>(), half, compute);
-        fwd::launch_rope(k, T, c.kv_heads, c.head_dim, ld_qkv, b.cos.as<float>(), b.sin.as<float>(), half, compute);
-        if (observe) {
-            const size_t kv0 = layout.linears.size() + 2 * static_cast<size_t>(l);
-            fwd::launch_amax(k, T, kvd, ld_qkv, amax_at(kv0), nullptr, nullptr, compute);
-            fwd::launch_amax(v, T, kvd, ld_qkv, amax_at(kv0 + 1), nullptr, nullptr, compute);
-        }
-        const float scaling = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
-        float* attn = w.attn.as<float>();
-        fwd::launch_causal_attention(q, ld_qkv, k, v, ld_qkv, b.offsets.as<int64_t>(), b.seqs, b.max_len, c.heads,
-                                     c.kv_heads, c.head_dim, c.sliding_window.at(static_cast<size_t>(l)), scaling, attn,
-                                     qd, compute);
         {
+            const size_t kv0 = layout.linears.size() + 2 * static_cast<size_t>(l);
             const LinearSlot& o = *p.find(Role::ATTN_O);
-            if (observe) fwd::launch_amax(attn, T, qd, qd, linear_amax(&o), nullptr, nullptr, compute);
-            linear(blob, o, gemm_input(w, attn, T, qd, qd), T, hidden, H, /*accumulate=*/true);  // x += o_proj
+            const GemmInput x = attention(l, b, qkv, w, observe ? amax_at(kv0) : nullptr,
+                                          observe ? amax_at(kv0 + 1) : nullptr, obs(&o));
+            linear(blob, o, x, T, hidden, H, /*accumulate=*/true);  // x += o_proj
         }
 
         // --- MLP block ---
-        fwd::launch_rms_norm(hidden, T, H, H, f32(p.post_norm), c.rms_norm_eps, h, H, compute);
-        float* gu = w.gu.as<float>();
+        // BF16 mode keeps gate|up in bf16 (as torch's bf16 model does), unless a bias is added.
+        void* gu = w.gu.as<void>();
+        bool gu16 = bf16;
         if (c.fused_projections) {
             const LinearSlot& s = *p.find(Role::MLP_GATE_UP);
-            if (observe) fwd::launch_amax(h, T, H, H, linear_amax(&s), nullptr, nullptr, compute);
-            linear(blob, s, gemm_input(w, h, T, H, H), T, gu, 2 * I, false);
+            gu16 = gu16 && s.bias < 0;
+            linear(blob, s, normed(w, hidden, T, f32(p.post_norm), obs(&s), nullptr, nullptr), T, gu, 2 * I, false, gu16);
         } else {
             const LinearSlot *g = p.find(Role::MLP_GATE), *u = p.find(Role::MLP_UP);
-            if (observe) fwd::launch_amax(h, T, H, H, linear_amax(g), linear_amax(u), nullptr, compute);
-            const GemmInput x = gemm_input(w, h, T, H, H);
-            linear(blob, *g, x, T, gu, 2 * I, false);
-            linear(blob, *u, x, T, gu + I, 2 * I, false);
+            gu16 = gu16 && g->bias < 0 && u->bias < 0;
+            const GemmInput x = normed(w, hidden, T, f32(p.post_norm), obs(g), obs(u), nullptr);
+            linear(blob, *g, x, T, gu, 2 * I, false, gu16);
+            linear(blob, *u, x, T, static_cast<uint8_t*>(gu) + I * (gu16 ? 2 : 4), 2 * I, false, gu16);
         }
-        float* act = w.act.as<float>();
-        fwd::launch_swiglu(gu, T, I, act, compute);
         const LinearSlot& down = *p.find(Role::MLP_DOWN);
-        if (observe) fwd::launch_amax(act, T, I, I, linear_amax(&down), nullptr, nullptr, compute);
-        linear(blob, down, gemm_input(w, act, T, I, I), T, hidden, H, /*accumulate=*/true);  // x += down
+        linear(blob, down, swiglu(w, gu, gu16, T, obs(&down)), T, hidden, H, /*accumulate=*/true);  // x += down
     }
 
     void run_layers(const std::vector<std::pair<int64_t, const DeviceBatch*>>& batches, float* hidden, Work& w,
@@ -672,33 +747,74 @@ struct GpuModelForward::Impl {
             MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));  // the slab is reused next
         }
         MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
+        release_pages(weight);
+    }
+
+    // Caches the embedding table on the device so that embeddings are gathered there, when the
+    // checkpoint stores it as bf16 and it fits next to `fixed` bytes and every layer (it never
+    // takes a layer's place). Otherwise the CPU looks the rows up (host.embed).
+    bool ensure_embedding(uint64_t fixed) {
+        if (embed_w.bytes()) return true;
+        const model::LinearModule& e = linear_with_role(Role::EMBED);
+        if (e.quant) return false;  // host.embed names the problem
+        const io::TensorRef* ref = host.checkpoint().find(e.weight);
+        const uint64_t n = static_cast<uint64_t>(c.vocab * c.hidden);
+        if (!ref || ref->info->dtype != DType::BF16 || ref->info->numel() != n) return false;
+        const uint64_t S = align_up(slot_bytes);
+        const uint64_t layers = static_cast<uint64_t>(c.layers) * S;
+        const uint64_t slots_now = static_cast<uint64_t>(slots.size()) * S;
+        if (arena.used - slots_now + layers + fixed + align_up(n * 2) > arena.limit) return false;
+        embed_w.alloc(arena, n * 2, "the embedding table");
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(embed_w.as<void>(), host.checkpoint().bytes(*ref).data(), n * 2,
+                                              cudaMemcpyHostToDevice, compute));
+        MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
+        release_pages(e.weight);
+        return true;
+    }
+
+    // The embeddings of seqs into dst [tokens, H] (device): gathered from the cached table, or
+    // looked up by the CPU and copied.
+    void embed_into(const model::TokenSequences& seqs, float* dst, bool on_device) {
+        if (!on_device) {
+            const std::vector<float> e = host.embed(seqs);
+            MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(dst, e.data(), e.size() * 4, cudaMemcpyHostToDevice, compute));
+            MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));  // e dies here
+            return;
+        }
+        host.check_token_ids(seqs);
+        std::vector<int32_t> ids;
+        for (const auto& sq : seqs) ids.insert(ids.end(), sq.begin(), sq.end());
+        if (ids.empty()) return;
+        DevMem d_ids;
+        d_ids.alloc(arena, ids.size() * 4, "token ids");
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(d_ids.as<void>(), ids.data(), ids.size() * 4, cudaMemcpyHostToDevice, compute));
+        fwd::launch_embed_bf16(embed_w.as<uint16_t>(), d_ids.as<int32_t>(), static_cast<int64_t>(ids.size()), c.hidden,
+                               dst, compute);
+        MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));  // ids and d_ids die here
     }
 
     std::vector<float> forward(const model::TokenSequences& seqs, GpuObserverStats* stats) {
         const model::TokenBatch tb = host.batch_of(seqs);
         const int64_t T = tb.tokens(), H = c.hidden, V = c.vocab;
         if (T <= 0) return {};
-        const std::vector<float> emb = host.embed(seqs);
         const uint64_t fixed = align_up(static_cast<uint64_t>(T * H) * 4) + work_bytes(T) +
                                batch_bytes(T, tb.sequences()) + align_up(static_cast<uint64_t>(T * V) * 4) +
-                               (head_w.bytes() ? 0 : head_bytes());
+                               (head_w.bytes() ? 0 : head_bytes()) + align_up(static_cast<uint64_t>(T) * 4);
+        const bool gather = ensure_embedding(fixed);
         configure_slots(fixed);
         ensure_head();
         DevMem hidden, logits;
-        hidden.alloc(arena, emb.size() * 4, "the residual stream");
-        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(hidden.as<void>(), emb.data(), emb.size() * 4, cudaMemcpyHostToDevice, compute));
-        MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
+        hidden.alloc(arena, static_cast<uint64_t>(T * H) * 4, "the residual stream");
+        embed_into(seqs, hidden.as<float>(), gather);
         Work w;
         alloc_work(w, T);
         const std::unique_ptr<DeviceBatch> db = make_batch(tb);
         MICROSCALE_CUDA_CHECK(cudaMemsetAsync(amax.as<void>(), 0, amax.bytes(), compute));
         try {
             run_layers({{0, db.get()}}, hidden.as<float>(), w, stats != nullptr);
-            float* h = w.h.as<float>();
-            fwd::launch_rms_norm(hidden.as<float>(), T, H, H, final_norm_w.as<float>(), c.rms_norm_eps, h, H, compute);
-            if (stats) fwd::launch_amax(h, T, H, H, amax_at(head_index()), nullptr, nullptr, compute);
+            const GemmInput x = normed(w, hidden.as<float>(), T, final_norm_w.as<float>(),
+                                       stats ? amax_at(head_index()) : nullptr, nullptr, nullptr);
             logits.alloc(arena, static_cast<uint64_t>(T * V) * 4, "logits");
-            const GemmInput x = gemm_input(w, h, T, H, H);
             gemm(x.ptr, T, H, x.ld, head_w.as<void>(), V, logits.as<float>(), V, false);
             std::vector<float> out(static_cast<size_t>(T * V));
             MICROSCALE_CUDA_CHECK(
@@ -730,20 +846,20 @@ struct GpuModelForward::Impl {
         std::map<std::vector<int64_t>, size_t> distinct;
         for (const model::TokenBatch& b : layouts) distinct.emplace(b.offsets, distinct.size());
         uint64_t fixed = align_up(static_cast<uint64_t>(T_all * H) * 4) + work_bytes(T_max) +
-                         align_up(static_cast<uint64_t>(H) * 4);  // + the final norm
+                         align_up(static_cast<uint64_t>(H) * 4) +  // + the final norm
+                         align_up(static_cast<uint64_t>(T_max) * 4);  // + one batch's token ids
         for (const auto& [offs, i] : distinct) {
             (void)i;
             fixed += batch_bytes(offs.back(), static_cast<int64_t>(offs.size()) - 1);
         }
+        const bool gather = ensure_embedding(fixed);
         configure_slots(fixed);
         DevMem hidden;
         hidden.alloc(arena, static_cast<uint64_t>(T_all * H) * 4, "the calibration activations");
         for (size_t i = 0; i < layouts.size(); ++i) {
             const int64_t s0 = static_cast<int64_t>(i) * bs, s1 = std::min(n, s0 + bs);
-            const std::vector<float> e = host.embed(model::TokenSequences(seqs.begin() + s0, seqs.begin() + s1));
-            MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(hidden.as<float>() + row0s[i] * H, e.data(), e.size() * 4,
-                                                  cudaMemcpyHostToDevice, compute));
-            MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
+            embed_into(model::TokenSequences(seqs.begin() + s0, seqs.begin() + s1), hidden.as<float>() + row0s[i] * H,
+                       gather);
         }
         Work w;
         alloc_work(w, T_max);
@@ -769,9 +885,7 @@ struct GpuModelForward::Impl {
             MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));
             float* head_amax = amax_at(head_index());
             for (const auto& [row0, b] : batches) {
-                fwd::launch_rms_norm(hidden.as<float>() + row0 * H, b->tokens, H, H, fnw.as<float>(), c.rms_norm_eps,
-                                     w.h.as<float>(), H, compute);
-                fwd::launch_amax(w.h.as<float>(), b->tokens, H, H, head_amax, nullptr, nullptr, compute);
+                normed(w, hidden.as<float>() + row0 * H, b->tokens, fnw.as<float>(), head_amax, nullptr, nullptr);
             }
             GpuObserverStats s = download_stats();
             report.peak_device_bytes = arena.peak;

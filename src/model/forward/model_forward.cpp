@@ -45,23 +45,29 @@ TokenBatch ModelForward::batch_of(const TokenSequences& seqs) const {
 }
 
 std::vector<float> ModelForward::embed(const TokenSequences& seqs) const {
-    const int64_t H = config_.hidden, V = config_.vocab;
+    const int64_t H = config_.hidden;
     const LinearModule& e = linear_with_role(layout_, Role::EMBED, dir_.string());
     if (e.quant) throw Error(dir_.string() + ": a quantized embedding is not supported by the forward pass");
+    check_token_ids(seqs);
     int64_t tokens = 0;
     for (const auto& s : seqs) tokens += static_cast<int64_t>(s.size());
     std::vector<float> x(static_cast<size_t>(tokens * H));
     int64_t row = 0;
+    for (const auto& s : seqs)
+        for (const int32_t id : s) load_rows_f32(ckpt_, e.weight, id, 1, H, x.data() + (row++) * H);
+    return x;
+}
+
+void ModelForward::check_token_ids(const TokenSequences& seqs) const {
+    const int64_t V = config_.vocab;
     for (size_t s = 0; s < seqs.size(); ++s)
-        for (size_t t = 0; t < seqs[s].size(); ++t, ++row) {
+        for (size_t t = 0; t < seqs[s].size(); ++t) {
             const int32_t id = seqs[s][t];
             if (id < 0 || id >= V)
                 throw Error("token id " + std::to_string(id) + " at sequence " + std::to_string(s) +
                             ", position " + std::to_string(t) + " is outside the vocabulary [0, " +
                             std::to_string(V) + ")");
-            load_rows_f32(ckpt_, e.weight, id, 1, H, x.data() + row * H);
         }
-    return x;
 }
 
 DecoderLayerWeights ModelForward::load_layer(int layer) const {

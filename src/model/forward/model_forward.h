@@ -33,6 +33,8 @@ public:
     // errors naming the sequence and position.
     TokenBatch batch_of(const TokenSequences& seqs) const;
     std::vector<float> embed(const TokenSequences& seqs) const;
+    // embed()'s id check alone (the GPU forward gathers embeddings on the device).
+    void check_token_ids(const TokenSequences& seqs) const;
 
     DecoderLayerWeights load_layer(int layer) const;
     void run_layer(const DecoderLayerWeights& weights, const TokenBatch& batch,

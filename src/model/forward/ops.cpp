@@ -250,6 +250,13 @@ void swiglu(const float* gu, int64_t rows, int64_t intermediate, float* out, cor
             const float* g = gu + r * 2 * intermediate;
             const float* u = g + intermediate;
             float* o = out + r * intermediate;
+            if (g_bf16_gemm_inputs.load()) {  // the GPU's BF16 mode keeps gate|up in bf16
+                for (int64_t i = 0; i < intermediate; ++i) {
+                    const float gi = codec::round_to_bf16(g[i]);
+                    o[i] = gi / (1.0f + std::exp(-gi)) * codec::round_to_bf16(u[i]);
+                }
+                continue;
+            }
             for (int64_t i = 0; i < intermediate; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
         }
     });
@@ -274,9 +281,24 @@ void causal_attention(const float* q, int64_t ldq, const float* k, const float* 
         const float* qh = q + row0 * ldq + h * head_dim;
         const float* kh = k + row0 * ldkv + kvh * head_dim;
         const float* vh = v + row0 * ldkv + kvh * head_dim;
+        int64_t lq = ldq, lkv = ldkv;
+        std::vector<float> q16, k16, v16;  // the GPU's tensor-core attention reads bf16 q, k, v
+        if (g_bf16_gemm_inputs.load()) {
+            const auto round = [&](const float* src, int64_t ld, std::vector<float>& dst) {
+                dst.resize(static_cast<size_t>(T * head_dim));
+                for (int64_t r = 0; r < T; ++r)
+                    for (int64_t c = 0; c < head_dim; ++c)
+                        dst[static_cast<size_t>(r * head_dim + c)] = codec::round_to_bf16(src[r * ld + c]);
+                return dst.data();
+            };
+            qh = round(qh, ldq, q16);
+            kh = round(kh, ldkv, k16);
+            vh = round(vh, ldkv, v16);
+            lq = lkv = head_dim;
+        }
         const int Ti = static_cast<int>(T);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Ti, Ti, d, scaling, qh,
-                    static_cast<int>(ldq), kh, static_cast<int>(ldkv), 0.0f, scores.data(), Ti);
+                    static_cast<int>(lq), kh, static_cast<int>(lkv), 0.0f, scores.data(), Ti);
         for (int64_t i = 0; i < T; ++i) {
             float* row = scores.data() + i * T;
             const int64_t j0 = window > 0 ? std::max<int64_t>(0, i - window + 1) : 0;
@@ -294,7 +316,7 @@ void causal_attention(const float* q, int64_t ldq, const float* k, const float* 
             for (int64_t j = j0; j <= i; ++j) row[j] /= sum;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Ti, d, Ti, 1.0f, scores.data(), Ti,
-                    vh, static_cast<int>(ldkv), 0.0f, out + row0 * ldo + h * head_dim,
+                    vh, static_cast<int>(lkv), 0.0f, out + row0 * ldo + h * head_dim,
                     static_cast<int>(ldo));
     });
 }

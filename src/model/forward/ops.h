@@ -16,8 +16,9 @@
 namespace microscale::model {
 
 // Cross-checking the GPU forward's BF16-GEMM mode (docs/GPU_FORWARD.md): when on, linear() rounds
-// its input x to bf16 (round to nearest even) before the GEMM, as the GPU does, so the two can be
-// compared tightly. Process-wide, off by default; tests only.
+// its input x to bf16 (round to nearest even) before the GEMM, causal_attention its q, k and v,
+// and swiglu its gate and up inputs, as the GPU does, so the two can be compared tightly (the GPU's bf16 softmax probabilities
+// are not emulated). Process-wide, off by default; tests only.
 void set_emulate_bf16_gemm_inputs(bool on);
 
 // y[r, 0:out] = x[r, 0:in] · W[out, in]ᵀ (+ bias[out]) for r < rows.
