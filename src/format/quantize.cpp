@@ -43,28 +43,69 @@ float tensor_amax(const WeightView& w, Backend backend, core::ThreadPool* pool) 
     return *std::max_element(partial.begin(), partial.end());
 }
 
+QuantizedView view_of(const QuantizedWeight& q) {
+    return {q.format, q.rows, q.cols, q.data.data(), q.block_scales.empty() ? nullptr : q.block_scales.data(),
+            q.global_scale, q.amax};
+}
+
+QuantizedSizes quantized_sizes(Format f, int64_t rows, int64_t cols) {
+    const auto n = static_cast<size_t>(rows * cols);
+    switch (f) {
+        case Format::NVFP4: case Format::W4A16_NVFP4: return {n / 2, static_cast<size_t>(rows * (cols / kNvfp4Block))};
+        case Format::FP8: return {n, 0};
+        case Format::MXFP4: return {n / 2, static_cast<size_t>(rows * (cols / kMxBlock))};
+        case Format::MXFP8: return {n, static_cast<size_t>(rows * (cols / kMxBlock))};
+        default: return {};
+    }
+}
+
 QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec, Backend backend,
                                 core::ThreadPool* pool) {
     if (backend == Backend::CUDA) return cuda::quantize_weight(w, spec, pool);
+    if (spec.format == Format::BF16) throw Error(fmt::format("tensor {}: bf16 is not a quantized format", w.describe()));
+    validate_weight(w, format_info(spec.format).block_elems, format_info(spec.format).name);  // before sizing
+    const QuantizedSizes n = quantized_sizes(spec.format, w.rows, w.cols);
+    QuantizedWeight q;
+    q.data.resize(n.data);
+    q.block_scales.resize(n.block_scales);
+    const QuantizedView v = quantize_weight_to(w, spec, backend, pool, q.data.data(), q.block_scales.data());
+    q.format = v.format;
+    q.rows = v.rows;
+    q.cols = v.cols;
+    q.global_scale = v.global_scale;
+    q.amax = v.amax;
+    return q;
+}
+
+QuantizedView quantize_weight_to(const WeightView& w, const WeightQuantSpec& spec, Backend backend,
+                                 core::ThreadPool* pool, uint8_t* data, uint8_t* block_scales, const RowsDone& on_rows) {
     const FormatInfo& info = format_info(spec.format);
+    if (backend == Backend::CUDA) throw Error(fmt::format("tensor {}: quantize_weight_to runs on the CPU only", w.describe()));
     if (spec.format == Format::BF16) throw Error(fmt::format("tensor {}: bf16 is not a quantized format", w.describe()));
     validate_weight(w, info.block_elems, info.name);
-    QuantizedWeight q;
+    QuantizedView q;
     q.format = spec.format;
     q.rows = w.rows;
     q.cols = w.cols;
+    q.data = data;
+    q.block_scales = quantized_sizes(spec.format, w.rows, w.cols).block_scales ? block_scales : nullptr;
     q.amax = spec.known_amax ? *spec.known_amax : tensor_amax(w, backend, pool);
     const bool simd = backend == Backend::SIMD;
+    // Each chunk of rows is quantized, then handed to on_rows while it is hot in cache.
+    auto rows = [&](const std::function<void(int64_t, int64_t)>& quantize) {
+        for_row_chunks(w, pool, [&](int64_t r0, int64_t r1) {
+            quantize(r0, r1);
+            if (on_rows) on_rows(q, r0, r1);
+        });
+    };
     switch (spec.format) {
         case Format::NVFP4:
         case Format::W4A16_NVFP4: {
             const Nvfp4Plan plan = nvfp4_plan(spec.nvfp4, q.amax);
             q.global_scale = plan.scales.wsf2;
-            q.data.resize(static_cast<size_t>(w.rows * w.cols / 2));
-            q.block_scales.resize(static_cast<size_t>(w.rows * (w.cols / kNvfp4Block)));
-            for_row_chunks(w, pool, [&](int64_t r0, int64_t r1) {
-                uint8_t* p = q.data.data() + r0 * (w.cols / 2);
-                uint8_t* s = q.block_scales.data() + r0 * (w.cols / kNvfp4Block);
+            rows([&](int64_t r0, int64_t r1) {
+                uint8_t* p = data + r0 * (w.cols / 2);
+                uint8_t* s = block_scales + r0 * (w.cols / kNvfp4Block);
                 if (simd) quantize_nvfp4_rows_simd(w, plan, r0, r1, p, s);
                 else quantize_nvfp4_rows_ref(w, plan, r0, r1, p, s);
             });
@@ -72,31 +113,26 @@ QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec
         }
         case Format::FP8: {
             q.global_scale = fp8_weight_scale(spec.fp8_amax.value_or(q.amax));
-            q.data.resize(static_cast<size_t>(w.rows * w.cols));
-            for_row_chunks(w, pool, [&](int64_t r0, int64_t r1) {
-                uint8_t* c = q.data.data() + r0 * w.cols;
+            rows([&](int64_t r0, int64_t r1) {
+                uint8_t* c = data + r0 * w.cols;
                 if (simd) quantize_fp8_rows_simd(w, q.global_scale, r0, r1, c);
                 else quantize_fp8_rows_ref(w, q.global_scale, r0, r1, c);
             });
             break;
         }
         case Format::MXFP4: {
-            q.data.resize(static_cast<size_t>(w.rows * w.cols / 2));
-            q.block_scales.resize(static_cast<size_t>(w.rows * (w.cols / kMxBlock)));
-            for_row_chunks(w, pool, [&](int64_t r0, int64_t r1) {
-                uint8_t* p = q.data.data() + r0 * (w.cols / 2);
-                uint8_t* s = q.block_scales.data() + r0 * (w.cols / kMxBlock);
+            rows([&](int64_t r0, int64_t r1) {
+                uint8_t* p = data + r0 * (w.cols / 2);
+                uint8_t* s = block_scales + r0 * (w.cols / kMxBlock);
                 if (simd) quantize_mxfp4_rows_simd(w, r0, r1, p, s);
                 else quantize_mxfp4_rows_ref(w, r0, r1, p, s);
             });
             break;
         }
         case Format::MXFP8: {
-            q.data.resize(static_cast<size_t>(w.rows * w.cols));
-            q.block_scales.resize(static_cast<size_t>(w.rows * (w.cols / kMxBlock)));
-            for_row_chunks(w, pool, [&](int64_t r0, int64_t r1) {
-                uint8_t* c = q.data.data() + r0 * w.cols;
-                uint8_t* s = q.block_scales.data() + r0 * (w.cols / kMxBlock);
+            rows([&](int64_t r0, int64_t r1) {
+                uint8_t* c = data + r0 * w.cols;
+                uint8_t* s = block_scales + r0 * (w.cols / kMxBlock);
                 if (simd) quantize_mxfp8_rows_simd(w, r0, r1, c, s);
                 else quantize_mxfp8_rows_ref(w, r0, r1, c, s);
             });

@@ -2,7 +2,9 @@
 // the amax, spreads rows over the thread pool and returns the exported tensors.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -35,10 +37,36 @@ struct QuantizedWeight {
     float amax = 0.0f;                  // max |W| of this tensor
 };
 
+// Borrowed quantized bytes (a QuantizedWeight's vectors or memory passed to quantize_weight_to).
+struct QuantizedView {
+    Format format = Format::BF16;
+    int64_t rows = 0, cols = 0;
+    const uint8_t* data = nullptr;          // layouts as in QuantizedWeight
+    const uint8_t* block_scales = nullptr;  // null when the format has none
+    float global_scale = 0.0f;
+    float amax = 0.0f;
+};
+QuantizedView view_of(const QuantizedWeight& q);
+
+// Byte counts of QuantizedWeight::data and ::block_scales for a rows x cols weight in format f.
+struct QuantizedSizes {
+    size_t data = 0, block_scales = 0;
+};
+QuantizedSizes quantized_sizes(Format f, int64_t rows, int64_t cols);
+
 // Throws microscale::Error naming the tensor on bad shape, dtype or non-finite values.
 // pool may be null (single thread).
 QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec, Backend backend,
                                 core::ThreadPool* pool);
+
+// The same bytes as quantize_weight (REF or SIMD), written into caller memory of quantized_sizes()
+// bytes: every byte is written, so the memory may be uninitialised (no zero-fill, no copy).
+// on_rows(r0, r1), when set, runs on the worker right after rows [r0, r1) are complete, while they
+// are still in cache. Returns the view of what was written.
+using RowsDone = std::function<void(const QuantizedView& q, int64_t r0, int64_t r1)>;
+QuantizedView quantize_weight_to(const WeightView& w, const WeightQuantSpec& spec, Backend backend,
+                                 core::ThreadPool* pool, uint8_t* data, uint8_t* block_scales,
+                                 const RowsDone& on_rows = {});
 
 // max|W| over the tensor, rejecting NaN/Inf; parallel over rows when pool is given.
 float tensor_amax(const WeightView& w, Backend backend, core::ThreadPool* pool);

@@ -89,7 +89,10 @@ public:
 
     // Page hints. `release` drops the tensor's pages from this process (MADV_DONTNEED; they are
     // re-read from the page cache if touched again), so a streaming pass keeps RSS flat.
+    // `populate` maps the pages in now (MADV_POPULATE_READ, reading them if needed), so whoever
+    // reads the tensor next takes no page faults; it blocks, so call it off the hot threads.
     void prefetch(const TensorInfo& info) const;
+    void populate(const TensorInfo& info) const;
     void release(const TensorInfo& info) const;
 
 private:

@@ -109,6 +109,12 @@ void SafetensorsFile::advise(const TensorInfo& info, int advice) const {
 }
 
 void SafetensorsFile::prefetch(const TensorInfo& info) const { advise(info, MADV_WILLNEED); }
+void SafetensorsFile::populate(const TensorInfo& info) const {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  // Linux 5.14; older kernels answer EINVAL and the reader faults instead
+#endif
+    advise(info, MADV_POPULATE_READ);
+}
 void SafetensorsFile::release(const TensorInfo& info) const { advise(info, MADV_DONTNEED); }
 
 }  // namespace microscale::io

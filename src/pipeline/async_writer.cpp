@@ -17,7 +17,7 @@ AsyncWriter::~AsyncWriter() {
 }
 
 void AsyncWriter::push(Item item) {
-    const uint64_t n = item.owned.size() + item.view.size();
+    const uint64_t n = item.held;
     std::unique_lock<std::mutex> lock(mu_);
     // Wait for room; an item larger than the whole budget still goes once the queue is empty.
     cv_.wait(lock, [&] { return error_ || queued_bytes_ == 0 || queued_bytes_ + n <= max_bytes_; });
@@ -28,11 +28,16 @@ void AsyncWriter::push(Item item) {
 }
 
 void AsyncWriter::submit(std::string name, std::vector<uint8_t> data) {
-    push(Item{std::move(name), std::move(data), {}, {}});
+    const uint64_t n = data.size();
+    push(Item{std::move(name), std::move(data), {}, {}, n});
+}
+
+void AsyncWriter::submit_held(std::string name, std::span<const uint8_t> data, std::function<void()> done) {
+    push(Item{std::move(name), {}, data, std::move(done), data.size()});
 }
 
 void AsyncWriter::submit_view(std::string name, std::span<const uint8_t> data, std::function<void()> done) {
-    push(Item{std::move(name), {}, data, std::move(done)});
+    push(Item{std::move(name), {}, data, std::move(done), 0});
 }
 
 void AsyncWriter::drain() {
@@ -52,7 +57,7 @@ void AsyncWriter::run() {
             queue_.pop_front();
             busy_ = true;
         }
-        const uint64_t n = item.owned.size() + item.view.size();
+        const uint64_t n = item.held;
         try {
             writer_.write(item.name, item.view.empty() && !item.owned.empty() ? std::span<const uint8_t>(item.owned)
                                                                                : item.view);

@@ -7,9 +7,11 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/thread_pool.h"
 #include "export/compressed_tensors.h"
@@ -21,6 +23,8 @@
 #include "microscale/error.h"
 #include "model/layout.h"
 #include "pipeline/async_writer.h"
+#include "pipeline/buffer_recycler.h"
+#include "pipeline/input_pager.h"
 #include "pipeline/output_dir.h"
 #include "pipeline/reconstruction.h"
 #include "recipe/recipe.h"
@@ -33,6 +37,8 @@ namespace {
 
 // Output bytes allowed in flight between the quantizer and the writer thread.
 constexpr uint64_t kWriteQueueBytes = 256ull << 20;
+// Written-out buffers kept for reuse: a few tensors' worth, so steady state allocates nothing.
+constexpr uint64_t kRecycledBytes = 64ull << 20;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -229,8 +235,28 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
     std::unordered_map<std::string, float> amax_of;  // weights whose amax the group pass already read
     {
         io::ShardedWriter writer(out->temp(), decls, {{"format", "pt"}}, opts.max_shard_bytes, opts.write_mode);
+        BufferRecycler buffers(kRecycledBytes);  // outlives aw, whose pending items give buffers back
         AsyncWriter aw(writer, kWriteQueueBytes);
+        InputPager pager;
         const auto& tensors = ckpt.tensors();
+        // Maps in, ahead of use, the next tensor to quantize and, when it opens a fused group, the
+        // members the group's amax pass reads with it. (Copies are read by the writer thread.)
+        std::unordered_set<const io::TensorInfo*> populated;
+        auto populate = [&](const io::TensorRef& t) {
+            if (populated.insert(t.info).second) pager.populate(t);
+        };
+        auto populate_ahead = [&](size_t ti) {
+            if (ti >= tensors.size()) return;
+            auto it = linear_of_weight.find(tensors[ti].info->name);
+            if (it == linear_of_weight.end() || !plan.linears[it->second].format) return;
+            populate(tensors[ti]);
+            const int g = layout.linears[it->second].group;
+            if (g < 0) return;
+            if (group_amax.count(g)) return;
+            for (int member : layout.groups[static_cast<size_t>(g)].members)
+                populate(ckpt.at(layout.linears[static_cast<size_t>(member)].weight));
+        };
+        populate_ahead(0);
         if (callbacks.on_start) {
             uint64_t total = 0;
             for (const io::TensorRef& t : tensors) total += t.info->nbytes();
@@ -239,7 +265,7 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
         for (size_t ti = 0; ti < tensors.size(); ++ti) {
             if (interrupted()) throw Error("interrupted; nothing was written to " + opts.output_dir.string());
             const io::TensorRef& t = tensors[ti];
-            if (ti + 1 < tensors.size()) tensors[ti + 1].file->prefetch(*tensors[ti + 1].info);
+            populate_ahead(ti + 1);
             const auto t0 = Clock::now();
             TensorReport tr;
             tr.name = t.info->name;
@@ -283,15 +309,29 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                 if (*lp->format == Format::FP8 && !lp->fp8_multipliers.empty())
                     spec.fp8_amax = format::fp8_search_amax(w, format::tensor_amax(w, opts.backend, &pool),
                                                             lp->fp8_multipliers);
-                format::QuantizedWeight q;
-                if (auto g = act.gptq.find(static_cast<int>(it->second)); g != act.gptq.end())
-                    q = std::move(g->second);  // GPTQ'd during calibration, with the search's codes
-                else
-                    q = format::quantize_weight(w, spec, opts.backend, &pool);
-                const auto err = sampled_relative_mse(w, q, kErrorRows, &pool);
+                const format::QuantizedSizes n = format::quantized_sizes(spec.format, m.out_features, m.in_features);
+                const auto gq = act.gptq.find(static_cast<int>(it->second));
+                format::QuantizedWeight owned;  // GPTQ'd during calibration (the search's codes) or from the GPU
+                std::shared_ptr<RecycledBuffer> data, scales;  // otherwise quantized straight into these
+                ReconstructionError err;
+                float global_scale = 0.0f;
+                if (gq == act.gptq.end() && opts.backend != format::Backend::CUDA) {
+                    data = std::make_shared<RecycledBuffer>(buffers.take(n.data));
+                    if (n.block_scales) scales = std::make_shared<RecycledBuffer>(buffers.take(n.block_scales));
+                    SampledError sampled(w, kErrorRows);
+                    global_scale = format::quantize_weight_to(
+                        w, spec, opts.backend, &pool, data->get(), scales ? scales->get() : nullptr,
+                        [&](const format::QuantizedView& v, int64_t r0, int64_t r1) { sampled.measure(v, r0, r1); })
+                        .global_scale;
+                    err = sampled.result();
+                } else {
+                    owned = gq != act.gptq.end() ? gq->second : format::quantize_weight(w, spec, opts.backend, &pool);
+                    err = sampled_relative_mse(w, owned, kErrorRows, &pool);
+                    global_scale = owned.global_scale;
+                }
                 tr.rel_mse = err.rel_mse;
                 tr.sampled_rows = err.rows;
-                t.file->release(*t.info);  // the input is no longer needed
+                pager.release(t);  // the input is no longer needed
                 // Same bytes in both dialects; names and the NVFP4 reciprocal scales differ.
                 const Format f = *lp->format;
                 const auto leaf = [&](exporter::QuantPart p) {
@@ -300,13 +340,19 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                 const auto stored = [&](exporter::QuantPart p, float v) { return exporter::stored_scale(*dialect, f, p, v); };
                 tr.format = std::string(format_info(*lp->format).name);
                 tr.algorithm = lp->algorithm;
-                tr.output_bytes = q.data.size() + q.block_scales.size() + (format_info(*lp->format).per_tensor_scale ? 4 : 0);
-                aw.submit(leaf(exporter::QuantPart::WEIGHT), std::move(q.data));
-                if (!q.block_scales.empty()) aw.submit(leaf(exporter::QuantPart::WEIGHT_SCALE), std::move(q.block_scales));
+                tr.output_bytes = n.data + n.block_scales + (format_info(*lp->format).per_tensor_scale ? 4 : 0);
+                // A recycled buffer is written from in place and goes back once the writer is done.
+                const auto put = [&](std::string name, const std::shared_ptr<RecycledBuffer>& b, size_t bytes,
+                                     std::vector<uint8_t>& v) {
+                    if (b) aw.submit_held(std::move(name), {b->get(), bytes}, [&buffers, b] { buffers.give_back(std::move(*b)); });
+                    else aw.submit(std::move(name), std::move(v));
+                };
+                put(leaf(exporter::QuantPart::WEIGHT), data, n.data, owned.data);
+                if (n.block_scales) put(leaf(exporter::QuantPart::WEIGHT_SCALE), scales, n.block_scales, owned.block_scales);
                 if (f == Format::NVFP4 || f == Format::W4A16_NVFP4)
                     aw.submit(leaf(exporter::QuantPart::GLOBAL_SCALE),
-                              scalar_vec(stored(exporter::QuantPart::GLOBAL_SCALE, q.global_scale)));
-                if (f == Format::FP8) aw.submit(leaf(exporter::QuantPart::WEIGHT_SCALE), scalar_vec(q.global_scale));
+                              scalar_vec(stored(exporter::QuantPart::GLOBAL_SCALE, global_scale)));
+                if (f == Format::FP8) aw.submit(leaf(exporter::QuantPart::WEIGHT_SCALE), scalar_vec(global_scale));
                 if (const auto is = input_scale_of(it->second))
                     aw.submit(leaf(exporter::QuantPart::INPUT_SCALE), scalar_vec(stored(exporter::QuantPart::INPUT_SCALE, *is)));
                 if (auto kv = kv_scale_of_linear.find(it->second); kv != kv_scale_of_linear.end())

@@ -77,6 +77,30 @@ TEST(Reconstruction, MatchesFullDecodeForEveryFormatAndDtype) {
         }
 }
 
+// The quantize job measures while quantize_weight_to produces the rows: any split of the rows
+// into ranges, in any order, gives the same value as the one-shot estimate.
+TEST(Reconstruction, MeasuredAsRowsComeOutMatchesOneShot) {
+    core::ThreadPool pool(2);
+    for (Format f : {Format::W4A16_NVFP4, Format::FP8, Format::MXFP4})
+        for (const Case c : {Case{DType::BF16, 300, 96}, Case{DType::F32, 5, 64}}) {
+            const auto bytes = random_weight(c, 11);
+            const format::WeightView w{bytes.data(), c.dtype, c.rows, c.cols, "w"};
+            format::WeightQuantSpec spec;
+            spec.format = f;
+            const auto q = format::quantize_weight(w, spec, format::Backend::SIMD, nullptr);
+            for (int64_t max_rows : {int64_t{1}, int64_t{7}, int64_t{32}, int64_t{1000}})
+                for (int64_t step : {int64_t{1}, int64_t{3}, int64_t{64}, c.rows}) {
+                    pipeline::SampledError e(w, max_rows);
+                    const int64_t n_ranges = (c.rows + step - 1) / step;
+                    for (int64_t k = n_ranges - 1; k >= 0; --k)  // backwards: order must not matter
+                        e.measure(format::view_of(q), k * step, std::min(c.rows, (k + 1) * step));
+                    const auto want = pipeline::sampled_relative_mse(w, q, max_rows, &pool);
+                    EXPECT_EQ(e.result().rows, want.rows);
+                    EXPECT_EQ(e.result().rel_mse, want.rel_mse) << format_info(f).name << " step " << step;
+                }
+        }
+}
+
 TEST(Reconstruction, ZeroTensorAndEmpty) {
     std::vector<uint16_t> z(32 * 16, 0);
     const format::WeightView w{z.data(), DType::BF16, 32, 16, "z"};
