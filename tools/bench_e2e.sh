@@ -4,10 +4,12 @@
 # recipe; wall time and peak RSS from /usr/bin/time. The kernel-only throughput of the same
 # recipe at the same thread count (microscale_bench, 4096x4096) runs in the same invocation, so
 # the e2e / kernel ratio compares numbers measured side by side; a direct-I/O write of as many
-# bytes as the output gives the disk's ceiling. REPEAT runs per row, the best one is reported.
+# bytes as the output gives the disk's ceiling. REPEAT runs per row; the median is reported (and
+# the best), the ratio is the median's.
 #   tools/bench_e2e.sh [SIZE=2GiB] [BUILD=build] [DIR=/tmp/ms-bench] [THREADS=0] [REPEAT=3] [EXTRA...]
 # THREADS 0 = all cores; the kernel-only rows exist for 1, 2 and all cores. EXTRA arguments go
-# to every quantize run (e.g. --write-mode buffered).
+# to every quantize run (e.g. --write-mode buffered). BUILD is a build directory or a flat folder
+# of binaries (tools/pack-device.sh's .device/bin: microscale_bench beside microscale).
 set -euo pipefail
 size=${1:-2GiB}
 build=${2:-build}
@@ -18,6 +20,7 @@ shift $(( $# < 5 ? $# : 5 ))
 extra=("$@")
 ms="$build/microscale"
 bench="$build/bench/microscale_bench"
+[ -x "$bench" ] || bench="$build/microscale_bench"
 model="$dir/model-$size"
 mkdir -p "$dir"
 if [ ! -f "$model/config.json" ]; then
@@ -42,7 +45,7 @@ kernel_gbs() {
 out_bytes=0
 run() {
     local name=$1 mode=$2; shift 2
-    local out="$dir/out" best="" kib=0
+    local out="$dir/out" best="" kib=0 all=""
     for ((i = 0; i < repeat; i++)); do
         rm -rf "$out"
         /usr/bin/time -f "%e %M" -o "$dir/time.txt" "$ms" quantize --model "$model" --output "$out" --threads "$threads" \
@@ -51,13 +54,16 @@ run() {
         printf "    run %d: %6.2f s, peak RSS %4.0f MiB | %s\n" $((i + 1)) "$secs" "$(awk -v k="$k" 'BEGIN{print k/1024}')" \
             "$(grep -o 'tensors .*verify [0-9.]* s' "$dir/summary.txt")"
         if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN{exit !(a < b)}'; then best=$secs; kib=$k; fi
+        all="$all $secs"
     done
+    local med
+    med=$(echo "$all" | tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END{print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
     out_bytes=$(du -cb "$out"/*.safetensors | tail -1 | cut -f1)
     local kernel
     kernel=$(kernel_gbs "$mode")
-    awk -v b="$bytes" -v s="$best" -v k="$kib" -v n="$name" -v g="$kernel" 'BEGIN{
+    awk -v b="$bytes" -v s="$med" -v best="$best" -v k="$kib" -v n="$name" -v g="$kernel" 'BEGIN{
         e = b / 1e9 / s
-        printf "%-48s %8.2f s  %8.0f MB/s  peak RSS %6.0f MiB", n, s, e * 1000, k / 1024
+        printf "%-48s %8.2f s  %8.0f MB/s (median; best %.2f s)  peak RSS %6.0f MiB", n, s, e * 1000, best, k / 1024
         if (g > 0) printf "  | kernel-only %.2f GB/s  e2e/kernel %3.0f%%", g, 100 * e / g
         printf "\n"}'
 }
