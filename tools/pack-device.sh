@@ -10,7 +10,7 @@ mkdir -p .device/bin .device/lib
 for f in "$B/microscale" "$B/tests/microscale_gpu_tests" "$B/bench/microscale_gpu_bench" "$B/bench/microscale_gpu_bench_forward" "$B/bench/microscale_gpu_bench_gptq" "$@"; do
     [ -f "$f" ] && [ -x "$f" ] || continue
     cp "$f" .device/bin/
-    ldd "$f" | awk '/=> \//{print $3}' | grep -vE '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcublas|libcublasLt|libcusolver|libcusparse|libnvJitLink)\.so' |
+    (ldd "$f" | awk '/=> \//{print $3}' | grep -vE '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcublas|libcublasLt|libcusolver|libcusparse|libnvJitLink)\.so' || true) |
         while read -r lib; do cp -L "$lib" .device/lib/; done
 done
 du -sh .device/bin .device/lib
