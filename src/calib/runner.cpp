@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "cuda/forward/gpu_forward.h"
 #include "microscale/error.h"
@@ -93,10 +94,35 @@ public:
         a_.key_values(layer, k, v, rows, cols, ld);
         if (b_) b_->key_values(layer, k, v, rows, cols, ld);
     }
+    // Only b_ may quantize what the GEMMs read (the amax observer a_ never does).
+    const float* transform_linear_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld,
+                                        std::vector<float>& scratch) override {
+        return b_ ? b_->transform_linear_input(l, x, rows, ld, scratch) : x;
+    }
+    void transform_key_values(int layer, float* k, float* v, int64_t rows, int64_t cols, int64_t ld) override {
+        if (b_) b_->transform_key_values(layer, k, v, rows, cols, ld);
+    }
 
 private:
     model::LayerObserver& a_;
     model::LayerObserver* b_;
+};
+
+// The rerun of a changed layer: no statistics, only the observer's quantizers (a W4A4 layer's
+// outputs are then what the deployed model computes).
+class TransformOnlyObserver : public model::LayerObserver {
+public:
+    explicit TransformOnlyObserver(model::LayerObserver& b) : b_(b) {}
+    const float* transform_linear_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld,
+                                        std::vector<float>& scratch) override {
+        return b_.transform_linear_input(l, x, rows, ld, scratch);
+    }
+    void transform_key_values(int layer, float* k, float* v, int64_t rows, int64_t cols, int64_t ld) override {
+        b_.transform_key_values(layer, k, v, rows, cols, ld);
+    }
+
+private:
+    model::LayerObserver& b_;
 };
 
 }  // namespace
@@ -136,6 +162,8 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
     CalibStats stats;
     AmaxObserver amax_observer(stats, model.layout());
     FanoutObserver observer(amax_observer, opts.extra_observer);
+    std::optional<TransformOnlyObserver> rerun_observer;
+    if (opts.extra_observer) rerun_observer.emplace(*opts.extra_observer);
     const int n_layers = static_cast<int>(model.config().layers);
     uint64_t peak_layer = 0;
     std::vector<float> buf;
@@ -159,7 +187,9 @@ CalibStats calibrate_max(model::ModelForward& model, const CalibSet& set, const 
                 const model::TokenBatch batch = model.batch_of(chunk);
                 float* at = store.data() + s0 * len * hidden;
                 buf.assign(at, at + (s1 - s0) * len * hidden);
-                model.run_layer(w, batch, buf, pass == 0 ? &observer : nullptr);
+                model.run_layer(w, batch, buf,
+                                pass == 0 ? static_cast<model::LayerObserver*>(&observer)
+                                          : (rerun_observer ? &*rerun_observer : nullptr));
                 if (pass == 1 || !keep_inputs) std::memcpy(at, buf.data(), buf.size() * sizeof(float));
             }
             if (!keep_inputs) {

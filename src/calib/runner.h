@@ -22,7 +22,9 @@ struct RunnerOptions {
     // quantized layers before it (what GPTQ needs). Empty: the default, ModelOpt's max
     // calibration on unquantized activations.
     std::function<void(model::DecoderLayerWeights&)> quantize_layer;
-    // Also sees every layer's activations (e.g. GPTQ's Hessians), next to the amax observer.
+    // Also sees every layer's activations (e.g. GPTQ's Hessians), next to the amax observer. Its
+    // transform_linear_input / transform_key_values (input quantizers) act in every pass, also
+    // the rerun after after_layer; the amax observer sees the untransformed inputs.
     model::LayerObserver* extra_observer = nullptr;
     // Called after the samples ran through a layer (GPTQ, local_hessian). With rerun_after_layer
     // it may change the weights, and the samples then run through the changed layer again, so the

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/thread_pool.h"
 #include "cuda/gptq_cuda.h"
+#include "eval/act_quant.h"
 #include "format/fp8.h"
 #include "format/nvfp4.h"
 #include "microscale/error.h"
@@ -58,8 +60,59 @@ bool needs_layerwise_weights(const Plan& plan) {
                        [](const LinearPlan& lp) { return lp.gptq || lp.local_hessian; });
 }
 
-LayerwiseWeights::LayerwiseWeights(const Plan& plan, model::ModelForward& model, bool gpu)
-    : plan_(plan), model_(model), gpu_(gpu) {}
+LayerwiseWeights::LayerwiseWeights(const Plan& plan, model::ModelForward& model, bool gpu,
+                                   std::vector<InputQuantizer> inputs)
+    : plan_(plan), model_(model), gpu_(gpu), inputs_(std::move(inputs)) {
+    if (!inputs_.empty() && inputs_.size() != model_.layout().linears.size())
+        throw Error(fmt::format("calibration: {} input quantizers for {} linears", inputs_.size(),
+                                model_.layout().linears.size()));
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+        const InputQuantizer& q = inputs_[i];
+        if (q.format == Format::BF16) continue;
+        if ((q.format != Format::NVFP4 && q.format != Format::FP8) || !(q.scale > 0.0f) || !std::isfinite(q.scale))
+            throw Error(fmt::format("calibration: {}: input quantizer {} with scale {} (expected NVFP4 or FP8 with a "
+                                    "positive finite scale)",
+                                    model_.layout().linears[i].name, format_info(q.format).name, q.scale));
+    }
+}
+
+bool LayerwiseWeights::quantizes_input(int linear) const {
+    return linear >= 0 && static_cast<size_t>(linear) < inputs_.size() &&
+           inputs_[static_cast<size_t>(linear)].format != Format::BF16;
+}
+
+const float* LayerwiseWeights::quantized_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld,
+                                               int64_t call) {
+    const InputQuantizer& q = inputs_[static_cast<size_t>(l.linear)];
+    const int key = key_of(l.linear);
+    Cached& c = cached_;
+    // Members of a fused group read the same buffer in the same batch under the same scale (the
+    // NVFP4 input_scale is shared by the group; FP8 amaxes of one tensor agree): quantize it once.
+    if (c.call == call && c.key == key && c.x == x && c.rows == rows && c.ld == ld && c.q.format == q.format &&
+        c.q.scale == q.scale)
+        return c.data.data();
+    c.data.resize(static_cast<size_t>(rows * ld));
+    constexpr int64_t kRows = 64;
+    model_.pool().parallel_for((rows + kRows - 1) / kRows, [&](int64_t b) {
+        const int64_t r0 = b * kRows, n = std::min(kRows, rows - r0);
+        if (q.format == Format::NVFP4) eval::fake_quant_nvfp4(x + r0 * ld, n, l.in, ld, q.scale, c.data.data() + r0 * ld);
+        else eval::fake_quant_fp8(x + r0 * ld, n, l.in, ld, q.scale, c.data.data() + r0 * ld);
+    });
+    c.key = key;
+    c.call = call;
+    c.x = x;
+    c.rows = rows;
+    c.ld = ld;
+    c.q = q;
+    return c.data.data();
+}
+
+const float* LayerwiseWeights::transform_linear_input(const model::LinearWeights& l, const float* x, int64_t rows,
+                                                      int64_t ld, std::vector<float>& scratch) {
+    (void)scratch;
+    if (!quantizes_input(l.linear)) return x;
+    return quantized_input(l, x, rows, ld, ++calls_[l.linear]);
+}
 
 int LayerwiseWeights::key_of(int linear) const {
     const int group = model_.layout().linears[static_cast<size_t>(linear)].group;
@@ -92,7 +145,10 @@ void LayerwiseWeights::linear_input(const model::LinearWeights& l, const float* 
     }
     if (lp.gptq && !s.full) s.full = std::make_unique<algo::HessianAccumulator>(l.in);
     if (lp.local_hessian && !s.blocks) s.blocks = std::make_unique<algo::BlockHessianAccumulator>(l.in);
-    if (s.full) s.full->add(x, rows, ld);
+    // GPTQ: the Hessian of input_quantizer(x) (spec §5.5 Step 2); local_hessian: of x (§5.4).
+    // transform_linear_input follows this call for the same batch and reuses the quantized copy.
+    if (s.full)
+        s.full->add(quantizes_input(l.linear) ? quantized_input(l, x, rows, ld, calls_[l.linear] + 1) : x, rows, ld);
     if (s.blocks) s.blocks->add(x, rows, ld);
     s.batches = batch + 1;
     s.last = x;
@@ -159,6 +215,8 @@ void LayerwiseWeights::finish_layer(model::DecoderLayerWeights& w, bool replace_
     }
     slots_.clear();
     seen_.clear();
+    cached_.call = -1;
+    cached_.x = nullptr;
 }
 
 }  // namespace microscale::pipeline

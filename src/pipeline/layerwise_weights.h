@@ -5,6 +5,11 @@
 // codes, GPTQ on the fixed grid, the export's own quantization for the rest) and can hand the
 // runner the quantized-dequantized weights, so that the next layer sees quantized outputs
 // (ModelOpt's layerwise GPTQ, get_qdq_activations_from_prev_layer).
+// With W4A4 / W8A8 recipes the observer is also the linears' input quantizers (the scales from
+// the max calibration that ran first, spec §5.5 Step 1): every GEMM of the layer reads
+// input_quantizer(x), GPTQ's Hessian is of input_quantizer(x) (spec §5.5 Step 2), and
+// local_hessian's block Hessians are of x itself, ModelOpt's hook reading the module's input
+// before its input quantizer (spec §5.4).
 #pragma once
 
 #include <map>
@@ -19,6 +24,14 @@
 #include "pipeline/plan.h"
 
 namespace microscale::pipeline {
+
+// A linear's input quantizer as the deployed model applies it (eval::fake_quant_nvfp4 /
+// fake_quant_fp8): dynamic NVFP4 per 16-element block under the global scale `scale`, or static
+// FP8 with scale `scale`; `scale` is the input_scale the export writes.
+struct InputQuantizer {
+    Format format = Format::BF16;  // BF16: none, the input passes unchanged
+    float scale = 0.0f;
+};
 
 struct GptqLayerReport {
     std::string module;
@@ -42,8 +55,14 @@ class LayerwiseWeights : public model::LayerObserver {
 public:
     // gpu: GPTQ's column loop runs on the selected GPU (cuda::gptq); the Hessians are still
     // accumulated here, on the CPU, and copied over per linear.
-    LayerwiseWeights(const Plan& plan, model::ModelForward& model, bool gpu = false);
+    // inputs: per ModelLayout::linears index (empty: no input quantizer anywhere, weight-only).
+    LayerwiseWeights(const Plan& plan, model::ModelForward& model, bool gpu = false,
+                     std::vector<InputQuantizer> inputs = {});
     void linear_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld) override;
+    // The linear's input quantizer applied to x (x itself when it has none). The result lives in
+    // a buffer of this observer, valid until its next call; members of a fused group reuse one.
+    const float* transform_linear_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld,
+                                        std::vector<float>& scratch) override;
 
     // After all samples ran through w's layer: quantizes every planned linear of it. Those with
     // gptq or local_hessian go to `weights` (the export writes them as they are); GPTQ objectives
@@ -63,10 +82,23 @@ private:
         const float* last = nullptr;
     };
     int key_of(int linear) const;
+    bool quantizes_input(int linear) const;
+    // input_quantizer(x) for the call_-th batch of `l` (cached for the rest of its fused group).
+    const float* quantized_input(const model::LinearWeights& l, const float* x, int64_t rows, int64_t ld,
+                                 int64_t call);
 
     const Plan& plan_;
     model::ModelForward& model_;
     bool gpu_;
+    std::vector<InputQuantizer> inputs_;
+    std::map<int, int64_t> calls_;    // linear -> transform_linear_input calls so far
+    struct Cached {                   // the last quantized input
+        int key = 0;
+        int64_t call = -1, rows = 0, ld = 0;
+        const float* x = nullptr;
+        InputQuantizer q;
+        std::vector<float> data;
+    } cached_;
     std::map<int, Slot> slots_;       // key: group index, or -1 - linear
     std::map<int, int64_t> seen_;     // linear -> batches it was shown
 };

@@ -64,7 +64,8 @@ public:
         (void)layer, (void)k, (void)v, (void)rows, (void)cols, (void)ld;
     }
     // Deployment's input quantizer (microscale eval): return x to feed the GEMM unchanged, or
-    // write the replacement into `scratch` ([rows, ld], same stride) and return scratch.data().
+    // write the replacement into `scratch` ([rows, ld], same stride) and return scratch.data()
+    // (or a buffer of the observer's own that stays valid until its next call).
     // Called after linear_input; q/k/v (gate/up) each receive the original shared buffer.
     virtual const float* transform_linear_input(const LinearWeights& linear, const float* x,
                                                 int64_t rows, int64_t ld, std::vector<float>& scratch) {
