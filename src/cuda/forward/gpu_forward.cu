@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <map>
 #include <thread>
@@ -42,20 +43,16 @@ std::string mib(uint64_t b) { return std::to_string((b + (1 << 19)) >> 20) + " M
 // copy bandwidth is below what the PCIe copy of the next layer can take.
 void parallel_memcpy(void* dst, const void* src, uint64_t n) {
     constexpr uint64_t kChunk = 8ull << 20;
-    constexpr unsigned kMaxThreads = 4;
-    const unsigned parts = static_cast<unsigned>(std::min<uint64_t>(kMaxThreads, (n + kChunk - 1) / kChunk));
-    if (parts <= 1) {
-        std::memcpy(dst, src, n);
-        return;
-    }
+    const unsigned max_threads = std::clamp(std::thread::hardware_concurrency() / 2, 1u, 8u);
+    const unsigned parts = static_cast<unsigned>(std::clamp<uint64_t>((n + kChunk - 1) / kChunk, 1, max_threads));
     const uint64_t per = (n + parts - 1) / parts;
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < parts; ++i) {
+    const auto copy_part = [=](unsigned i) {
         const uint64_t b = i * per, e = std::min(n, b + per);
-        if (b < e)
-            threads.emplace_back([=] { std::memcpy(static_cast<char*>(dst) + b, static_cast<const char*>(src) + b, e - b); });
-    }
-    std::memcpy(dst, src, std::min(n, per));
+        if (b < e) std::memcpy(static_cast<char*>(dst) + b, static_cast<const char*>(src) + b, e - b);
+    };
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < parts; ++i) threads.emplace_back(copy_part, i);
+    copy_part(0);
     for (std::thread& t : threads) t.join();
 }
 
@@ -321,14 +318,20 @@ struct GpuModelForward::Impl {
     // Host side of a layer load: the layer's tensors in slot layout at dst (pinned). A bf16
     // checkpoint tensor is copied as is for the bf16 GEMMs; anything else goes through the CPU
     // loader's fp32 values (F16/F32/F64, quantized exports decoded) and is rounded (RNE).
-    void stage_layer(int l, uint8_t* dst) const {
+    // `staged(begin, end)` is called as each byte range of the blob is complete (one per linear,
+    // then the norms), so its copy to the device overlaps the staging of the next tensor.
+    void stage_layer(int l, uint8_t* dst, const std::function<void(uint64_t, uint64_t)>& staged) {
         const io::Checkpoint& ckpt = host.checkpoint();
         const LayerPlan& p = plans[static_cast<size_t>(l)];
+        uint64_t sent = 0;
         for (const LinearSlot& s : p.linears) {
             const model::LinearModule& m = layout.linears[static_cast<size_t>(s.linear)];
             const uint64_t n = static_cast<uint64_t>(s.out * s.in);
             const io::TensorRef* ref = m.quant ? nullptr : ckpt.find(m.weight);
             if (bf16 && ref && ref->info->dtype == DType::BF16 && ref->info->numel() == n) {
+                // Map the pages in one call (they were released after an earlier upload) rather
+                // than faulting them in 4 KiB at a time inside the copy.
+                ref->file->populate(*ref->info);
                 parallel_memcpy(dst + s.weight, ckpt.bytes(*ref).data(), n * 2);
             } else {
                 const std::vector<float> w = model::load_linear_weight(ckpt, m);
@@ -344,6 +347,9 @@ struct GpuModelForward::Impl {
                 std::memcpy(dst + s.bias, b.data(), b.size() * 4);
             }
             release_pages(m.weight);
+            const uint64_t end = s.bias >= 0 ? static_cast<uint64_t>(s.bias + s.out * 4) : s.weight + n * esize;
+            staged(sent, end);
+            sent = end;
         }
         const auto norm = [&](const std::string& name, int64_t at, int64_t dim) {
             const std::vector<float> v = model::load_tensor_f32(ckpt, name, static_cast<uint64_t>(dim));
@@ -353,6 +359,7 @@ struct GpuModelForward::Impl {
         norm(p.post_norm_name, static_cast<int64_t>(p.post_norm), c.hidden);
         if (p.q_norm >= 0) norm(p.q_norm_name, p.q_norm, c.head_dim);
         if (p.k_norm >= 0) norm(p.k_norm_name, p.k_norm, c.head_dim);
+        if (sent < p.bytes) staged(sent, p.bytes);
     }
 
     // --- layer slots ---
@@ -409,9 +416,10 @@ struct GpuModelForward::Impl {
         prefetch = std::async(std::launch::async, [this, l, pi, sp] {
             MICROSCALE_CUDA_CHECK(cudaSetDevice(device));
             MICROSCALE_CUDA_CHECK(cudaEventSynchronize(pinned_done[pi]));  // its previous copy is done
-            stage_layer(l, pinned[pi]);
-            const uint64_t n = plans[static_cast<size_t>(l)].bytes;
-            MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(sp->mem.as<void>(), pinned[pi], n, cudaMemcpyHostToDevice, copy));
+            stage_layer(l, pinned[pi], [&](uint64_t b, uint64_t e) {
+                MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(sp->mem.as<uint8_t>() + b, pinned[pi] + b, e - b,
+                                                      cudaMemcpyHostToDevice, copy));
+            });
             MICROSCALE_CUDA_CHECK(cudaEventRecord(pinned_done[pi], copy));
             MICROSCALE_CUDA_CHECK(cudaEventRecord(sp->loaded, copy));
         });

@@ -52,7 +52,7 @@ private:
     io::Checkpoint ckpt_;
     ForwardConfig config_;
     ModelLayout layout_;
-    core::ThreadPool pool_;
+    mutable core::ThreadPool pool_;  // const lookups (embed) use the workers too
 };
 
 // Natural-log likelihood helpers on logits rows (fp64 accumulation).
