@@ -329,9 +329,8 @@ struct GpuModelForward::Impl {
             const uint64_t n = static_cast<uint64_t>(s.out * s.in);
             const io::TensorRef* ref = m.quant ? nullptr : ckpt.find(m.weight);
             if (bf16 && ref && ref->info->dtype == DType::BF16 && ref->info->numel() == n) {
-                // Map the pages in one call (they were released after an earlier upload) rather
-                // than faulting them in 4 KiB at a time inside the copy.
-                ref->file->populate(*ref->info);
+                // Pages released after an earlier upload fault back in inside the copy, on all
+                // of its threads at once (a single-threaded MADV_POPULATE_READ was slower).
                 parallel_memcpy(dst + s.weight, ckpt.bytes(*ref).data(), n * 2);
             } else {
                 const std::vector<float> w = model::load_linear_weight(ckpt, m);
