@@ -28,18 +28,13 @@
 
 #include "algo/gptq_round.h"
 #include "cuda/check.cuh"
+#include "cuda/cublas_check.cuh"
 #include "cuda/device.h"
+#include "cuda/device_buffer.cuh"
 #include "cuda/gptq_cuda.h"
 #include "cuda/launch.cuh"
 #include "microscale/error.h"
 
-#define MICROSCALE_GPTQ_CUBLAS_CHECK(call)                                                              \
-    do {                                                                                                \
-        const cublasStatus_t microscale_st_ = (call);                                                   \
-        if (microscale_st_ != CUBLAS_STATUS_SUCCESS)                                                    \
-            throw ::microscale::Error(std::string("cuBLAS error: ") + #call + " failed at " + __FILE__ + \
-                                      ":" + std::to_string(__LINE__) + ": " + cublasGetStatusString(microscale_st_)); \
-    } while (0)
 
 #define MICROSCALE_GPTQ_CUSOLVER_CHECK(call)                                                              \
     do {                                                                                                  \
@@ -205,26 +200,6 @@ __global__ void k_dot(const float* __restrict__ e, const float* __restrict__ t, 
 // ---------------------------------------------------------------------------------------------
 // Host side
 
-struct DeviceBuffer {
-    void* ptr = nullptr;
-    size_t bytes = 0;
-    void reserve(size_t n) {
-        if (n <= bytes) return;
-        if (ptr) cudaFree(ptr);
-        ptr = nullptr;
-        bytes = 0;
-        MICROSCALE_CUDA_CHECK(cudaMalloc(&ptr, n));
-        bytes = n;
-    }
-    template <typename T>
-    T* as() const { return static_cast<T*>(ptr); }
-    DeviceBuffer() = default;
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    ~DeviceBuffer() {
-        if (ptr) cudaFree(ptr);  // may run after the runtime shut down at exit; nothing to report
-    }
-};
 
 // One per host thread and device.
 struct Workspace {
@@ -252,8 +227,8 @@ Workspace& workspace() {
         ws.~Workspace();
         new (&ws) Workspace();
         MICROSCALE_CUDA_CHECK(cudaStreamCreateWithFlags(&ws.stream, cudaStreamNonBlocking));
-        MICROSCALE_GPTQ_CUBLAS_CHECK(cublasCreate(&ws.blas));
-        MICROSCALE_GPTQ_CUBLAS_CHECK(cublasSetMathMode(ws.blas, CUBLAS_DEFAULT_MATH));  // fp32, no TF32
+        MICROSCALE_CUBLAS_CHECK(cublasCreate(&ws.blas));
+        MICROSCALE_CUBLAS_CHECK(cublasSetMathMode(ws.blas, CUBLAS_DEFAULT_MATH));  // fp32, no TF32
         MICROSCALE_GPTQ_CUSOLVER_CHECK(cusolverDnCreate(&ws.solver));
         MICROSCALE_GPTQ_CUSOLVER_CHECK(cusolverDnCreateParams(&ws.params));
         ws.device = dev;
@@ -342,7 +317,7 @@ double objective(Workspace& ws, const float* d_w, const float* d_src, const floa
         k_error<<<grid_for(rows * in, kThreads), kThreads, 0, ws.stream>>>(d_w, d_src, ws.e.as<float>(), r0, rows, in, grid);
         MICROSCALE_CUDA_CHECK_LAUNCH();
         // Row-major T[rows, in] = E[rows, in] * H[in, in]: column-major T^T = H^T E^T.
-        MICROSCALE_GPTQ_CUBLAS_CHECK(cublasSgemm(ws.blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(in),
+        MICROSCALE_CUBLAS_CHECK(cublasSgemm(ws.blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(in),
                                                  static_cast<int>(rows), static_cast<int>(in), &one, d_h,
                                                  static_cast<int>(in), ws.e.as<float>(), static_cast<int>(in), &zero,
                                                  ws.t.as<float>(), static_cast<int>(in)));
@@ -409,7 +384,7 @@ algo::GptqResult run(Workspace& ws, const float* d_w, float* d_result, int64_t o
     if (!fp8 && !d_codes) throw Error("gptq on CUDA: the NVFP4 grid has no block codes");
     const DeviceGrid grid{fp8, scale, d_codes, in / 16};
     const size_t n = static_cast<size_t>(in);
-    MICROSCALE_GPTQ_CUBLAS_CHECK(cublasSetStream(ws.blas, ws.stream));
+    MICROSCALE_CUBLAS_CHECK(cublasSetStream(ws.blas, ws.stream));
     MICROSCALE_GPTQ_CUSOLVER_CHECK(cusolverDnSetStream(ws.solver, ws.stream));
     PhaseTimer timer(ws.stream);
     timer.mark("start");
@@ -497,7 +472,7 @@ algo::GptqResult run(Workspace& ws, const float* d_w, float* d_result, int64_t o
         // Row-major W[:, b1:] -= Err[:, blk] * U[blk, b1:]; column-major: W^T -= U[blk, b1:]^T Err^T.
         const int64_t b1 = b0 + nb;
         if (b1 < in)
-            MICROSCALE_GPTQ_CUBLAS_CHECK(cublasSgemm(ws.blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(in - b1),
+            MICROSCALE_CUBLAS_CHECK(cublasSgemm(ws.blas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(in - b1),
                                                      static_cast<int>(out), static_cast<int>(nb), &minus_one,
                                                      d_u + b0 * in + b1, static_cast<int>(in), err,
                                                      static_cast<int>(bs), &one, ww + b1, static_cast<int>(in)));

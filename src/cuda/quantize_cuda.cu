@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "cuda/check.cuh"
 #include "cuda/device.h"
+#include "cuda/device_buffer.cuh"
 #include "cuda/quantize_cuda.h"
 #include "cuda/quantize_kernels.cuh"
 #include "format/fp8.h"
@@ -18,23 +19,6 @@
 namespace microscale::cuda {
 namespace {
 
-struct DeviceBuffer {
-    void* ptr = nullptr;
-    size_t bytes = 0;
-    void reserve(size_t n) {
-        if (n <= bytes) return;
-        if (ptr) cudaFree(ptr);
-        ptr = nullptr;
-        bytes = 0;
-        MICROSCALE_CUDA_CHECK(cudaMalloc(&ptr, n));
-        bytes = n;
-    }
-    template <typename T>
-    T* as() const { return static_cast<T*>(ptr); }
-    ~DeviceBuffer() {
-        if (ptr) cudaFree(ptr);  // may run after the runtime shut down at exit; nothing to report
-    }
-};
 
 struct PinnedBuffer {
     void* ptr = nullptr;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cuda/check.cuh"
+#include "cuda/cublas_check.cuh"
 #include "cuda/device.h"
 #include "cuda/forward/flash_attention.cuh"
 #include "cuda/forward/forward_kernels.cuh"
@@ -21,14 +22,6 @@
 #include "format/codec/bf16.h"
 #include "model/forward/ops.h"
 
-#define MICROSCALE_CUBLAS_CHECK(call)                                                                   \
-    do {                                                                                                \
-        const cublasStatus_t microscale_cublas_st_ = (call);                                            \
-        if (microscale_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                             \
-            throw ::microscale::Error(std::string("cuBLAS error: ") + #call + " failed at " + __FILE__ + \
-                                      ":" + std::to_string(__LINE__) + ": " +                           \
-                                      cublasGetStatusString(microscale_cublas_st_));                    \
-    } while (0)
 
 namespace microscale::cuda {
 namespace {
