@@ -14,7 +14,7 @@ void add_device_option_everywhere(CLI::App& app) {
             if (sub->count("--device") == 0) return;  // the default: nothing here needs a GPU
             const core::Device d = core::resolve_device(*device);
             const std::string name = sub->get_name();
-            if (d.is_cuda() && (name == "eval" || name == "autoquant"))
+            if (d.is_cuda() && name == "autoquant")
                 fmt::print(stderr, "note: {} runs its forward pass on the CPU in this version (the GPU forward, "
                                    "docs/GPU_FORWARD.md, is not wired into it yet)\n", name);
         });

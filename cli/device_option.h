@@ -19,7 +19,7 @@ inline std::shared_ptr<std::string> add_device_option(CLI::App* cmd) {
 
 // --device on every subcommand that does not add its own (quantize does). Those subcommands
 // compute on the CPU in this version: an explicit value is still checked (a typo or a missing
-// GPU is an error), and eval / autoquant say that their forward pass stays on the CPU.
+// GPU is an error), and autoquant says that its forward pass stays on the CPU.
 void add_device_option_everywhere(CLI::App& app);
 
 }  // namespace microscale::cli

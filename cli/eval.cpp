@@ -13,6 +13,8 @@
 
 #include "calib/tokenizer.h"
 #include "cli/commands.h"
+#include "cli/device_option.h"
+#include "core/device.h"
 #include "eval/eval_job.h"
 #include "microscale/error.h"
 
@@ -51,6 +53,7 @@ nlohmann::ordered_json to_json(const eval::CheckpointEval& e) {
             {"nvfp4_inputs", e.counts.nvfp4_inputs},
             {"fp8_inputs", e.counts.fp8_inputs},
             {"kv_layers", e.counts.kv_layers},
+            {"device", e.device},
             {"perplexity", e.result.perplexity()},
             {"nats_per_token", e.result.nats_per_token()},
             {"tokens", e.result.tokens},
@@ -62,7 +65,7 @@ nlohmann::ordered_json to_json(const eval::CheckpointEval& e) {
 
 void register_eval(CLI::App& app) {
     struct Options {
-        std::string model, baseline, text, act_quant = "on", kv_quant = "on";
+        std::string model, baseline, text, act_quant = "on", kv_quant = "on", gpu_precision = "fp32";
         unsigned threads = 0;
         bool json = false;
         eval::PerplexityOptions ppl;
@@ -75,7 +78,9 @@ void register_eval(CLI::App& app) {
         "  microscale eval --model ./stories260K --text val.eot.txt --split-on '<|endoftext|>' --per-document --bos\n"
         "Stream mode (default): the text's tokens in windows of --seq-len every --stride, each window scoring\n"
         "only tokens not scored before (Hugging Face's sliding-window recipe). --per-document: each document's\n"
-        "first --seq-len tokens on their own. Recovery = baseline perplexity / quantized perplexity.");
+        "first --seq-len tokens on their own. Recovery = baseline perplexity / quantized perplexity.\n"
+        "On a GPU (--device auto/cuda) weight-only scoring runs there; checkpoints whose deployed activation\n"
+        "or KV-cache quantizers apply are scored on the CPU (say --act-quant off --kv-quant off for weights only).");
     cmd->add_option("--model", o->model, "Checkpoint directory (original or microscale/ModelOpt/compressed-tensors export)")
         ->required();
     cmd->add_option("--baseline", o->baseline, "Also evaluate this (original) checkpoint and compare");
@@ -96,7 +101,13 @@ void register_eval(CLI::App& app) {
         ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
     cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)")->capture_default_str();
     cmd->add_flag("--json", o->json, "Print the result as JSON on stdout");
-    cmd->final_callback([o] {
+    auto device = add_device_option(cmd);
+    cmd->add_option("--gpu-precision", o->gpu_precision,
+                    "GEMM arithmetic on the GPU: fp32 (no TF32: the CPU's perplexity to ~1e-4) or bf16 (faster; "
+                    "bf16 activations as in calibration)")
+        ->check(CLI::IsMember({"fp32", "bf16"}))
+        ->capture_default_str();
+    cmd->final_callback([o, device] {
         o->ppl.split_on = unescape(o->ppl.split_on);
         // The tokenizer travels with the export; fall back to the baseline's.
         fs::path tok_dir = o->model;
@@ -112,6 +123,8 @@ void register_eval(CLI::App& app) {
                    o->ppl.bos ? ", BOS" : "", plan.scored_tokens);
         if (plan.scored_tokens == 0) throw Error(o->text + ": no token to score");
         const eval::DeployOptions deploy{o->act_quant == "on", o->kv_quant == "on"};
+        const core::Device dev = core::resolve_device(*device);
+        const eval::EvalDevice on{dev.is_cuda(), o->gpu_precision == "bf16"};
         const auto run = [&](const std::string& dir) {
             const bool tty = isatty(2) != 0;  // progress lines only on a terminal
             const auto progress = [&, tty](int64_t done, int64_t total) {
@@ -120,8 +133,9 @@ void register_eval(CLI::App& app) {
                 if (done == total) fmt::print(stderr, "\n");
             };
             eval::CheckpointEval e =
-                eval::evaluate_checkpoint(dir, plan, o->ppl, tok.bos_id(), deploy, o->threads, progress);
-            fmt::print(stderr, "{} ({}): {}\n", dir, e.dialect, e.quantizers);
+                eval::evaluate_checkpoint(dir, plan, o->ppl, tok.bos_id(), deploy, o->threads, progress, on);
+            fmt::print(stderr, "{} ({}): {}; scored on {}\n", dir, e.dialect, e.quantizers, e.device);
+            if (!e.device_note.empty()) fmt::print(stderr, "note: {}\n", e.device_note);
             return e;
         };
         std::optional<eval::CheckpointEval> base;

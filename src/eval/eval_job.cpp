@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "cuda/forward/gpu_forward.h"
 #include "export/inspect.h"
 #include "microscale/error.h"
 
@@ -38,7 +39,7 @@ std::string declared_kv_cache(const fs::path& dir) {
 
 CheckpointEval evaluate_checkpoint(const fs::path& dir, const WindowPlan& plan, const PerplexityOptions& opts,
                                    int32_t bos_id, const DeployOptions& deploy, unsigned threads,
-                                   const std::function<void(int64_t, int64_t)>& on_progress) {
+                                   const std::function<void(int64_t, int64_t)>& on_progress, const EvalDevice& device) {
     CheckpointEval e;
     e.dir = dir;
     e.dialect = exporter::inspect_checkpoint(dir).dialect;
@@ -51,6 +52,19 @@ CheckpointEval evaluate_checkpoint(const fs::path& dir, const WindowPlan& plan, 
     e.counts = observer.counts();
     e.quantizers = observer.describe();
     const bool active = e.counts.nvfp4_inputs + e.counts.fp8_inputs + e.counts.kv_layers > 0;
+    e.device = "cpu";
+    if (device.gpu && active)
+        e.device_note = "activation / KV-cache quantizers are emulated on the CPU only: scored on the CPU "
+                        "(--act-quant off --kv-quant off scores the weights alone on the GPU)";
+    if (device.gpu && !active) {
+        cuda::GpuForwardOptions o;
+        o.precision = device.bf16 ? cuda::GemmPrecision::BF16 : cuda::GemmPrecision::FP32;
+        cuda::GpuModelForward gpu(model, o);
+        e.device = device.bf16 ? "cuda (bf16 GEMMs)" : "cuda (fp32 GEMMs)";
+        e.result = evaluate_perplexity([&](const model::TokenSequences& seqs) { return gpu.forward(seqs); },
+                                       model.config().vocab, plan, opts, bos_id, on_progress);
+        return e;
+    }
     e.result = evaluate_perplexity(model, plan, opts, bos_id, active ? &observer : nullptr, on_progress);
     return e;
 }

@@ -93,9 +93,16 @@ WindowPlan plan_windows(std::vector<std::vector<int32_t>> docs, const Perplexity
 PerplexityResult evaluate_perplexity(model::ModelForward& model, const WindowPlan& plan, const PerplexityOptions& opts,
                                      int32_t bos_id, model::LayerObserver* observer,
                                      const std::function<void(int64_t, int64_t)>& on_progress) {
+    return evaluate_perplexity([&](const model::TokenSequences& seqs) { return model.forward(seqs, observer); },
+                               model.config().vocab, plan, opts, bos_id, on_progress);
+}
+
+PerplexityResult evaluate_perplexity(const LogitsFn& forward, int64_t vocab, const WindowPlan& plan,
+                                     const PerplexityOptions& opts, int32_t bos_id,
+                                     const std::function<void(int64_t, int64_t)>& on_progress) {
     if (opts.bos && bos_id < 0) throw Error("--bos: the tokenizer has no BOS token");
     const auto t0 = std::chrono::steady_clock::now();
-    const int64_t V = model.config().vocab;
+    const int64_t V = vocab;
     const int64_t lead = opts.bos ? 1 : 0;
     PerplexityResult r;
     r.windows = static_cast<int64_t>(plan.windows.size());
@@ -124,7 +131,7 @@ PerplexityResult evaluate_perplexity(model::ModelForward& model, const WindowPla
             members.push_back(next++);
             tokens += len;
         }
-        const std::vector<float> logits = model.forward(seqs, observer);
+        const std::vector<float> logits = forward(seqs);
         int64_t row0 = 0;
         for (size_t s = 0; s < seqs.size(); ++s) {
             const Window& w = plan.windows[members[s]];

@@ -66,4 +66,11 @@ PerplexityResult evaluate_perplexity(model::ModelForward& model, const WindowPla
                                      int32_t bos_id, model::LayerObserver* observer = nullptr,
                                      const std::function<void(int64_t, int64_t)>& on_progress = {});
 
+// The same scoring over any forward pass: logits [tokens, vocab] of a batch, in batch row order
+// (the GPU forward plugs in here).
+using LogitsFn = std::function<std::vector<float>(const model::TokenSequences&)>;
+PerplexityResult evaluate_perplexity(const LogitsFn& forward, int64_t vocab, const WindowPlan& plan,
+                                     const PerplexityOptions& opts, int32_t bos_id,
+                                     const std::function<void(int64_t, int64_t)>& on_progress = {});
+
 }  // namespace microscale::eval
