@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <mutex>
 #include <numbers>
 
+#include "core/blas_check.h"
 #include "format/codec/bf16.h"
 #include "microscale/error.h"
 
@@ -32,7 +34,10 @@ void for_blocks(core::ThreadPool& pool, int64_t n, int64_t block, Fn&& fn) {
 
 void single_threaded_blas() {
     static std::once_flag once;
-    std::call_once(once, [] { openblas_set_num_threads(1); });
+    std::call_once(once, [] {
+        openblas_set_num_threads(1);
+        if (const auto advice = core::blas_core_advice_here()) std::fprintf(stderr, "warning: %s\n", advice->c_str());
+    });
 }
 
 // Sum of squares with 8 independent fp32 accumulators (vectorizable without reassociation flags).
