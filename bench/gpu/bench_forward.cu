@@ -153,6 +153,10 @@ int main(int argc, char** argv) {
             return 0;
         }
         const fs::path dir = ensure_model(a);
+        uint64_t model_bytes = 0;  // the checkpoint's tensor files, to compare budgets with
+        for (const auto& f : fs::directory_iterator(dir))
+            if (f.path().extension() == ".safetensors") model_bytes += f.file_size();
+        std::printf("model: %s, %.0f MiB of safetensors\n", dir.c_str(), static_cast<double>(model_bytes) / 1048576.0);
         model::ModelForward host(dir, 0);
         std::mt19937 rng(5);
         model::TokenSequences seqs(static_cast<size_t>(a.seqs));
@@ -201,10 +205,11 @@ int main(int argc, char** argv) {
             const double s = run(gpu, seqs, a.batch);
             const cuda::GpuForwardReport& r = gpu.report();
             std::printf("gpu_forward streamed: tokens=%.0f seconds=%.4f tokens_per_s=%.0f ratio_to_resident=%.3f "
-                        "resident_layers=%lld budget_mib=%.0f peak_mib=%.0f host_wait_s_both_calls=%.3f\n",
+                        "resident_layers=%lld budget_mib=%.0f peak_mib=%.0f host_wait_s_both_calls=%.3f embeddings=%s\n",
                         tokens, s, tokens / s, tokens / s / resident_tps, static_cast<long long>(r.resident_layers),
                         static_cast<double>(r.budget_bytes) / 1048576.0,
-                        static_cast<double>(r.peak_device_bytes) / 1048576.0, r.seconds_waiting_for_weights);
+                        static_cast<double>(r.peak_device_bytes) / 1048576.0, r.seconds_waiting_for_weights,
+                        r.embeddings);
         }
         return 0;
     } catch (const std::exception& e) {

@@ -10,6 +10,9 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +23,7 @@
 #include "cuda/check.cuh"
 #include "cuda/quantize_kernels.cuh"
 #include "format/nvfp4.h"
+#include "format/nvfp4_lut.h"
 
 using namespace microscale;
 using namespace microscale::format;
@@ -80,6 +84,7 @@ struct Mode {
     Nvfp4Config cfg;
     double out_bytes_per_elem;
     int candidates;  // NVFP4 block-scale candidates evaluated per block (1 for max)
+    bool lut = true;  // NVFP4: the bf16 lookup tables (false: the seven-compare cut path)
 };
 
 }  // namespace
@@ -127,6 +132,12 @@ int main(int argc, char** argv) {
         MICROSCALE_CUDA_CHECK(cudaMalloc(&sc, static_cast<size_t>(n / 16)));
         MICROSCALE_CUDA_CHECK(cudaMalloc(&bits, 4));
         MICROSCALE_CUDA_CHECK(cudaMalloc(&mult, 4096 * 4));
+        Nvfp4Lut* lut;
+        uint8_t *ref_out, *ref_sc;  // the cut path's bytes, to check the tables give the same
+        MICROSCALE_CUDA_CHECK(cudaMalloc(&lut, sizeof(Nvfp4Lut)));
+        MICROSCALE_CUDA_CHECK(cudaMalloc(&ref_out, static_cast<size_t>(n / 2)));
+        MICROSCALE_CUDA_CHECK(cudaMalloc(&ref_sc, static_cast<size_t>(n / 16)));
+        auto host_lut = std::make_unique<Nvfp4Lut>();
         fill_weights<<<prop.multiProcessorCount * 8, 256, 0, s>>>(w, rows, cols, 1234u);
         MICROSCALE_CUDA_CHECK_LAUNCH();
         MICROSCALE_CUDA_CHECK(cudaMemsetAsync(bits, 0, 4, s));
@@ -149,8 +160,10 @@ int main(int argc, char** argv) {
         sweep.search = Nvfp4Search::FP8_SWEEP;
         const std::vector<Mode> modes = {
             {"nvfp4 max (dynamic)", 0, dyn, 0.5625, 1},
+            {"  same, cut path", 0, dyn, 0.5625, 1, false},
             {"nvfp4 max (static)", 0, smax, 0.5625, 1},
             {"nvfp4 four-over-six", 0, Nvfp4Config::four_over_six_preset(), 0.5625, 2},
+            {"  same, cut path", 0, Nvfp4Config::four_over_six_preset(), 0.5625, 2, false},
             {"nvfp4 fp8 sweep (126)", 0, sweep, 0.5625, 126},
             {"nvfp4 mse (39)", 0, mse, 0.5625, 39},
             {"fp8 per-tensor", 1, {}, 1.0, 0},
@@ -163,13 +176,30 @@ int main(int argc, char** argv) {
         std::printf("copy roofline (D2D cudaMemcpy 1 GiB, read+write): %.0f GB/s\n\n", copy_gbs);
         std::printf("%-24s %10s %10s %8s %12s %10s %8s %14s\n", "kernel", "ms", "GB/s", "%copy", "ms(+amax)", "GB/s", "%copy",
                     "Gblock-cand/s");
+        {
+            // The tensor-amax pass alone (a read of the weight), which the "+amax" columns add.
+            const float ms = time_ms([&] {
+                MICROSCALE_CUDA_CHECK(cudaMemsetAsync(bits, 0, 4, s));
+                launch_amax_bits(w, DType::BF16, n, bits, s);
+            }, iters, s);
+            const double gbs = static_cast<double>(n) * 2.0 / (ms * 1e6);
+            std::printf("%-24s %10.3f %10.0f %7.1f%%\n", "amax pass (read only)", ms, gbs, 100.0 * gbs / copy_gbs);
+        }
         for (const Mode& m : modes) {
             const Nvfp4Plan plan = nvfp4_plan(m.cfg, amax);
             if (!plan.multipliers.empty())
                 MICROSCALE_CUDA_CHECK(cudaMemcpy(mult, plan.multipliers.data(), plan.multipliers.size() * 4, cudaMemcpyHostToDevice));
+            double build_us = 0;
+            if (m.kind == 0) {
+                const auto t0 = std::chrono::steady_clock::now();
+                nvfp4_lut_build(plan.scales, *host_lut);
+                build_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+                MICROSCALE_CUDA_CHECK(cudaMemcpy(lut, host_lut.get(), sizeof(Nvfp4Lut), cudaMemcpyHostToDevice));
+            }
+            const Nvfp4Lut* use_lut = m.lut ? lut : nullptr;
             auto kernel = [&] {
                 switch (m.kind) {
-                    case 0: launch_nvfp4_quantize(w, DType::BF16, n / 16, plan, mult, out, sc, s); break;
+                    case 0: launch_nvfp4_quantize(w, DType::BF16, n / 16, plan, mult, use_lut, out, sc, s); break;
                     case 1: launch_fp8_quantize(w, DType::BF16, n, amax / 448.0f, out, s); break;
                     case 2: launch_mxfp4_quantize(w, DType::BF16, n / 32, out, sc, s); break;
                     default: launch_mxfp8_quantize(w, DType::BF16, n / 32, out, sc, s); break;
@@ -187,8 +217,23 @@ int main(int argc, char** argv) {
             const double k_gbs = elems * (2.0 + m.out_bytes_per_elem) / (k_ms * 1e6);
             const double a_gbs = elems * (2.0 + m.out_bytes_per_elem + (needs_amax ? 2.0 : 0.0)) / (a_ms * 1e6);
             const double evals = m.candidates > 0 ? elems / 16 * m.candidates / (k_ms * 1e6) : 0.0;
-            std::printf("%-24s %10.3f %10.0f %7.1f%% %12.3f %10.0f %7.1f%% %14.2f\n", m.name.c_str(), k_ms, k_gbs,
+            std::printf("%-24s %10.3f %10.0f %7.1f%% %12.3f %10.0f %7.1f%% %14.2f", m.name.c_str(), k_ms, k_gbs,
                         100.0 * k_gbs / copy_gbs, a_ms, a_gbs, 100.0 * a_gbs / copy_gbs, evals);
+            if (m.kind == 0 && m.lut) {
+                // The same bytes as the cut path (the gpu tests check both against the CPU reference).
+                launch_nvfp4_quantize(w, DType::BF16, n / 16, plan, mult, nullptr, ref_out, ref_sc, s);
+                MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(s));
+                std::vector<uint8_t> a(static_cast<size_t>(n / 2 + n / 16)), b(a.size());
+                MICROSCALE_CUDA_CHECK(cudaMemcpy(a.data(), out, n / 2, cudaMemcpyDeviceToHost));
+                MICROSCALE_CUDA_CHECK(cudaMemcpy(a.data() + n / 2, sc, n / 16, cudaMemcpyDeviceToHost));
+                MICROSCALE_CUDA_CHECK(cudaMemcpy(b.data(), ref_out, n / 2, cudaMemcpyDeviceToHost));
+                MICROSCALE_CUDA_CHECK(cudaMemcpy(b.data() + n / 2, ref_sc, n / 16, cudaMemcpyDeviceToHost));
+                const bool same = std::memcmp(a.data(), b.data(), a.size()) == 0;
+                std::printf("   tables: %d rows, %d/127 codes, host build %.0f us, bytes %s", host_lut->rows,
+                            host_lut->regular_codes, build_us, same ? "== cut path" : "DIFFER from the cut path");
+                if (!same) throw std::runtime_error("lookup-table bytes differ from the cut path");
+            }
+            std::printf("\n");
         }
         std::printf("\n(GB/s = bytes the kernel must move / time: 2 B read + output bytes per element, +2 B for the amax pass.\n"
                     " Gblock-cand/s = 16-element blocks x scale candidates evaluated per ns.)\n");

@@ -2,7 +2,11 @@
 // reference (docs/FORMATS.md). Block codes come from the shared nvfp4_block.h rules; elements are
 // rounded with the division-free cut table of nvfp4_cuts.h (same nibbles and same losses as the
 // reference's IEEE divisions), one table per CTA in shared memory, indexed by the E4M3 code.
+// bf16 weights with the host-built lookup tables of nvfp4_lut.h (copied to shared memory per CTA)
+// look each element up instead of comparing it seven times; codes the tables do not describe
+// keep the cut path.
 #include <algorithm>
+#include <cstddef>
 
 #include "cuda/check.cuh"
 #include "cuda/launch.cuh"
@@ -10,6 +14,7 @@
 #include "cuda/quantize_kernels.cuh"
 #include "format/nvfp4_block.h"
 #include "format/nvfp4_cuts.h"
+#include "format/nvfp4_lut.h"
 
 namespace microscale::cuda {
 namespace {
@@ -142,70 +147,139 @@ __device__ __forceinline__ uint8_t choose_code(float a, const Nvfp4Scales& s, co
     }
 }
 
-template <In T, Nvfp4Search S>
+// The searches that evaluate block losses read the tables' decoded values; the max searches
+// read the nibbles.
+template <Nvfp4Search S>
+constexpr size_t lut_smem_bytes() {
+    return S == Nvfp4Search::DYNAMIC_MAX || S == Nvfp4Search::STATIC_MAX ? format::kLutNibbleBytes
+                                                                         : offsetof(format::Nvfp4Lut, rows);
+}
+
+__device__ void copy_lut(const format::Nvfp4Lut* lut, uint4* dst, size_t bytes) {
+    const uint4* src = reinterpret_cast<const uint4*>(lut);
+    for (size_t i = threadIdx.x; i < bytes / 16; i += blockDim.x) dst[i] = __ldg(src + i);
+}
+
+// LP: how many of a block's 8 bf16 pairs the encode looks up (the rest use the pair cuts): the
+// lookups load the L1/shared-memory pipe, the cuts the integer pipe.
+template <In T, Nvfp4Search S, int LP>
 __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w, int64_t n_blocks, Nvfp4Scales s,
-                                                                   const float* mult, int n_mult, uint2* packed,
+                                                                   const float* mult, int n_mult,
+                                                                   const format::Nvfp4Lut* lut, uint2* packed,
                                                                    uint8_t* scales) {
     __shared__ float table[kCodes * kCutStride];
     __shared__ uint32_t pair_table[kCodes * kPairStride];
-    fill_cut_table(table, pair_table, s);
+    extern __shared__ uint4 lut_smem[];  // the prefix of Nvfp4Lut this search reads (bf16 with tables)
+    const bool use_lut = T == In::BF16 && lut != nullptr;
+    // Every code on the tables (the usual case): the cut tables are never read, so skip them.
+    const bool cuts_needed = !use_lut || LP < 8 || __ldg(&lut->regular_codes) < format::kLutCodes - 1;
+    if (use_lut) copy_lut(lut, lut_smem, lut_smem_bytes<S>());
+    if (cuts_needed) fill_cut_table(table, pair_table, s);  // ends with __syncthreads()
+    else __syncthreads();
+    const auto* lut_codes = reinterpret_cast<const format::Nvfp4LutCode*>(lut_smem);
+    const auto* lut_nibbles = reinterpret_cast<const uint8_t*>(lut_codes + format::kLutCodes);
+    const auto* lut_values = reinterpret_cast<const float*>(lut_nibbles + 2 * format::kLutHalf);
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-    for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
-        uint8_t code;
-        if constexpr (T == In::BF16) {
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if constexpr (T == In::BF16) {
+        // The next block's load is issued before this block's arithmetic, so every thread keeps
+        // a load in flight while it computes.
+        uint32_t next[8];
+        if (first < n_blocks) load_raw16_bf16(w, first, next);
+        for (int64_t b = first; b < n_blocks; b += stride) {
             uint32_t raw[8];
-            load_raw16_bf16(w, b, raw);
-            code = choose_code<S>(block_amax_bf16(raw), s, mult, n_mult, [&](uint8_t c) {
+#pragma unroll
+            for (int k = 0; k < 8; ++k) raw[k] = next[k];
+            if (b + stride < n_blocks) load_raw16_bf16(w, b + stride, next);
+            const uint8_t code = choose_code<S>(block_amax_bf16(raw), s, mult, n_mult, [&](uint8_t c) {
+                if (use_lut) {
+                    const format::Nvfp4LutCode lc = lut_codes[c];
+                    if (lc.regular) return format::nvfp4_lut_loss_bf16(raw, lc, lut_values);
+                }
                 format::E2m1PairCuts p;
                 const uint32_t* prow = pair_table + c * kPairStride;
 #pragma unroll
                 for (int i = 0; i < 7; ++i) p.up[i] = prow[i];
                 return format::nvfp4_block_loss_bf16(raw, p, table + c * kCutStride + 8);
             });
-            packed[b] = encode_block_bf16(raw, pair_table + code * kPairStride);
-        } else {
+            const format::Nvfp4LutCode lc = use_lut ? lut_codes[code] : format::Nvfp4LutCode{};
+            if (use_lut && lc.regular) {
+                uint32_t word[2] = {0, 0};
+                format::E2m1PairCuts p;
+                if constexpr (LP < 8) {
+                    const uint32_t* prow = pair_table + code * kPairStride;
+#pragma unroll
+                    for (int i = 0; i < 7; ++i) p.up[i] = prow[i];
+                    p.nonzero = prow[7];
+                }
+#pragma unroll
+                for (int k = 0; k < 8; ++k) {
+                    const uint32_t byte = k < LP ? format::nvfp4_lut_byte_bf16_pair(raw[k], lc, lut_nibbles)
+                                                 : format::e2m1_byte_bf16_pair(raw[k], p);
+                    word[k / 4] |= byte << (8 * (k % 4));
+                }
+                packed[b] = make_uint2(word[0], word[1]);
+            } else {
+                packed[b] = encode_block_bf16(raw, pair_table + code * kPairStride);
+            }
+            scales[b] = code;
+        }
+    } else {
+        for (int64_t b = first; b < n_blocks; b += stride) {
             float x[16];
             load_elems<T, 16>(w, b * 16, x);
             float a = 0.0f;
 #pragma unroll
             for (int j = 0; j < 16; ++j) a = fmaxf(a, codec::abs_f32(x[j]));
-            code = choose_code<S>(a, s, mult, n_mult, [&](uint8_t c) { return block_loss(x, table + c * kCutStride); });
+            const uint8_t code =
+                choose_code<S>(a, s, mult, n_mult, [&](uint8_t c) { return block_loss(x, table + c * kCutStride); });
             packed[b] = encode_block(x, table + code * kCutStride);
+            scales[b] = code;
         }
-        scales[b] = code;
     }
 }
 
 // Persistent grid: as many CTAs as fit on the GPU at once (each fills its cut table once).
 template <typename K>
-int resident_grid(K kernel, int64_t n_items) {
+int resident_grid(K kernel, int64_t n_items, size_t dynamic_smem) {
     int dev = 0, sms = 0, per_sm = 0;
     MICROSCALE_CUDA_CHECK(cudaGetDevice(&dev));
     MICROSCALE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    MICROSCALE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0));
+    MICROSCALE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, dynamic_smem));
     const int64_t want = (n_items + kThreads - 1) / kThreads;
     return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, int64_t{sms} * std::max(per_sm, 1))));
 }
 
+// The encode's lookup/cut split per search, measured on the H200 (docs/BENCHMARKS.md): the max
+// searches run fastest with half the pairs looked up (L1 and integer pipe both ~70-80% busy); the
+// loss searches already load the L1 pipe with their value lookups, so their encode uses cuts.
+template <Nvfp4Search S>
+constexpr int lut_pairs() {
+    return S == Nvfp4Search::DYNAMIC_MAX || S == Nvfp4Search::STATIC_MAX ? 4 : 0;
+}
+
 template <In T, Nvfp4Search S>
-void launch_search(const void* w, int64_t n_blocks, const format::Nvfp4Plan& plan, const float* mult, uint2* p,
-                   uint8_t* scales, cudaStream_t stream) {
-    auto kernel = nvfp4_quantize_kernel<T, S>;
-    const int grid = resident_grid(kernel, n_blocks);
-    kernel<<<grid, kThreads, 0, stream>>>(w, n_blocks, plan.scales, mult, static_cast<int>(plan.multipliers.size()), p,
-                                          scales);
+void launch_search(const void* w, int64_t n_blocks, const format::Nvfp4Plan& plan, const float* mult,
+                   const format::Nvfp4Lut* lut, uint2* p, uint8_t* scales, cudaStream_t stream) {
+    auto kernel = nvfp4_quantize_kernel<T, S, T == In::BF16 ? lut_pairs<S>() : 8>;
+    const size_t smem = T == In::BF16 && lut ? lut_smem_bytes<S>() : 0;
+    if (smem > 48 * 1024)  // above the default limit only when asked for
+        MICROSCALE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    const int grid = resident_grid(kernel, n_blocks, smem);
+    kernel<<<grid, kThreads, smem, stream>>>(w, n_blocks, plan.scales, mult, static_cast<int>(plan.multipliers.size()),
+                                             T == In::BF16 ? lut : nullptr, p, scales);
     MICROSCALE_CUDA_CHECK_LAUNCH();
 }
 
 template <In T>
-void launch_typed(const void* w, int64_t n_blocks, const format::Nvfp4Plan& plan, const float* mult, uint8_t* packed,
-                  uint8_t* scales, cudaStream_t stream) {
+void launch_typed(const void* w, int64_t n_blocks, const format::Nvfp4Plan& plan, const float* mult,
+                  const format::Nvfp4Lut* lut, uint8_t* packed, uint8_t* scales, cudaStream_t stream) {
     uint2* p = reinterpret_cast<uint2*>(packed);
     switch (plan.search) {
-        case Nvfp4Search::DYNAMIC_MAX: launch_search<T, Nvfp4Search::DYNAMIC_MAX>(w, n_blocks, plan, mult, p, scales, stream); break;
-        case Nvfp4Search::STATIC_MAX: launch_search<T, Nvfp4Search::STATIC_MAX>(w, n_blocks, plan, mult, p, scales, stream); break;
-        case Nvfp4Search::MSE: launch_search<T, Nvfp4Search::MSE>(w, n_blocks, plan, mult, p, scales, stream); break;
-        case Nvfp4Search::FP8_SWEEP: launch_search<T, Nvfp4Search::FP8_SWEEP>(w, n_blocks, plan, mult, p, scales, stream); break;
+        case Nvfp4Search::DYNAMIC_MAX: launch_search<T, Nvfp4Search::DYNAMIC_MAX>(w, n_blocks, plan, mult, lut, p, scales, stream); break;
+        case Nvfp4Search::STATIC_MAX: launch_search<T, Nvfp4Search::STATIC_MAX>(w, n_blocks, plan, mult, lut, p, scales, stream); break;
+        case Nvfp4Search::MSE: launch_search<T, Nvfp4Search::MSE>(w, n_blocks, plan, mult, lut, p, scales, stream); break;
+        case Nvfp4Search::FP8_SWEEP: launch_search<T, Nvfp4Search::FP8_SWEEP>(w, n_blocks, plan, mult, lut, p, scales, stream); break;
     }
 }
 
@@ -227,12 +301,13 @@ __global__ void nvfp4_dequantize_kernel(const uint2* packed, const uint8_t* scal
 }  // namespace
 
 void launch_nvfp4_quantize(const void* w, DType dtype, int64_t n_blocks, const format::Nvfp4Plan& plan,
-                           const float* multipliers, uint8_t* packed, uint8_t* scales, cudaStream_t stream) {
+                           const float* multipliers, const format::Nvfp4Lut* lut, uint8_t* packed, uint8_t* scales,
+                           cudaStream_t stream) {
     if (n_blocks <= 0) return;
     switch (dtype) {
-        case DType::BF16: launch_typed<In::BF16>(w, n_blocks, plan, multipliers, packed, scales, stream); break;
-        case DType::F16: launch_typed<In::F16>(w, n_blocks, plan, multipliers, packed, scales, stream); break;
-        case DType::F32: launch_typed<In::F32>(w, n_blocks, plan, multipliers, packed, scales, stream); break;
+        case DType::BF16: launch_typed<In::BF16>(w, n_blocks, plan, multipliers, lut, packed, scales, stream); break;
+        case DType::F16: launch_typed<In::F16>(w, n_blocks, plan, multipliers, nullptr, packed, scales, stream); break;
+        case DType::F32: launch_typed<In::F32>(w, n_blocks, plan, multipliers, nullptr, packed, scales, stream); break;
         default: throw Error("nvfp4 CUDA kernel: weight dtype must be BF16, F16 or F32");
     }
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "core/thread_pool.h"
 #include "cuda/check.cuh"
@@ -103,7 +104,7 @@ format::QuantizedWeight quantize_weight(const format::WeightView& w, const forma
     const int64_t n = w.rows * w.cols;
     const size_t in_bytes = static_cast<size_t>(n) * dtype_size(w.dtype);
     ws.input.reserve(round_up(in_bytes));
-    ws.small.reserve(64 * 1024);
+    ws.small.reserve(128 * 1024);  // amax bits, multipliers and the NVFP4 lookup tables
     upload(ws, ws.input.ptr, w.data, in_bytes, pool);
 
     format::QuantizedWeight q;
@@ -131,16 +132,28 @@ format::QuantizedWeight quantize_weight(const format::WeightView& w, const forma
             const int64_t n_blocks = n / format::kNvfp4Block;
             q.data.resize(static_cast<size_t>(n / 2));
             q.block_scales.resize(static_cast<size_t>(n_blocks));
+            // ws.small: [amax bits | multipliers | lookup tables (bf16 only)].
+            const size_t mb = plan.multipliers.size() * sizeof(float);
+            const size_t lut_at = round_up(64 + mb);
+            const bool with_lut = w.dtype == DType::BF16;
+            ws.small.reserve(lut_at + (with_lut ? sizeof(format::Nvfp4Lut) : 0));
             float* d_mult = nullptr;
-            if (!plan.multipliers.empty()) {
-                const size_t mb = plan.multipliers.size() * sizeof(float);
-                ws.small.reserve(round_up(64 + mb));
+            if (mb) {
                 d_mult = reinterpret_cast<float*>(ws.small.as<uint8_t>() + 64);
                 MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(d_mult, plan.multipliers.data(), mb, cudaMemcpyHostToDevice, ws.stream));
             }
+            format::Nvfp4Lut* d_lut = nullptr;
+            if (with_lut) {
+                // Pageable source: the copy is staged before cudaMemcpyAsync returns, so the
+                // thread's host tables can be rebuilt by the next call.
+                thread_local std::unique_ptr<format::Nvfp4Lut> host_lut = std::make_unique<format::Nvfp4Lut>();
+                format::nvfp4_lut_build(plan.scales, *host_lut);
+                d_lut = reinterpret_cast<format::Nvfp4Lut*>(ws.small.as<uint8_t>() + lut_at);
+                MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(d_lut, host_lut.get(), sizeof(format::Nvfp4Lut), cudaMemcpyHostToDevice, ws.stream));
+            }
             ws.out_a.reserve(round_up(q.data.size()));
             ws.out_b.reserve(round_up(q.block_scales.size()));
-            launch_nvfp4_quantize(ws.input.ptr, w.dtype, n_blocks, plan, d_mult, ws.out_a.as<uint8_t>(),
+            launch_nvfp4_quantize(ws.input.ptr, w.dtype, n_blocks, plan, d_mult, d_lut, ws.out_a.as<uint8_t>(),
                                   ws.out_b.as<uint8_t>(), ws.stream);
             break;
         }

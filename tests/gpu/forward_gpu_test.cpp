@@ -303,6 +303,9 @@ TEST(GpuForwardStreaming, BudgetBelowModelSizeGivesTheResidentResults) {
     expect_bitwise_equal(streamed.forward(seqs, &ss), want, "streamed under a budget below the model size");
     EXPECT_TRUE(streamed.report().streaming);
     EXPECT_LT(streamed.report().resident_layers, 16);
+    // The table does not fit next to every layer: its rows go through a streaming slot.
+    EXPECT_STREQ(streamed.report().embeddings, "slot");
+    EXPECT_STREQ(resident.report().embeddings, "device");
     EXPECT_LE(streamed.report().peak_device_bytes, budget);
     expect_bitwise_equal(ss.input_amax, rs.input_amax, "streamed input amax");
     expect_bitwise_equal(ss.k_amax, rs.k_amax, "streamed k amax");
@@ -394,6 +397,7 @@ TEST(GpuCalibrate, StreamingGivesTheResidentStatistics) {
     o.mem_budget_bytes = rr.peak_device_bytes - 8 * rr.layer_bytes;
     const calib::CalibStats got = cuda::calibrate_max_gpu(cpu, set, 2, o, &sr);
     EXPECT_TRUE(sr.streaming);
+    EXPECT_STREQ(sr.embeddings, "slot");
     EXPECT_LE(sr.peak_device_bytes, o.mem_budget_bytes);
     expect_stats_close(got, want, 0.0, "streamed calibration");
 }

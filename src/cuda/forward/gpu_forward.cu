@@ -173,6 +173,7 @@ struct GpuModelForward::Impl {
     int prefetch_layer = -1;
     DevMem head_w, final_norm_w;  // cached once built
     DevMem embed_w;               // the bf16 embedding table, when cached (ensure_embedding)
+    bool gu_fp32 = true;          // gate|up GEMM output in fp32 (FP32 mode, or a gate/up bias)
 
     Impl(model::ModelForward& h, const GpuForwardOptions& o)
         : host(h), c(h.config()), layout(h.layout()), opts(o) {
@@ -201,6 +202,10 @@ struct GpuModelForward::Impl {
             slot_bytes = std::max(slot_bytes, plans.back().bytes);
         }
         report.layer_bytes = slot_bytes;
+        gu_fp32 = !bf16;
+        for (const model::LinearModule& m : layout.linears)
+            if ((m.role == Role::MLP_GATE_UP || m.role == Role::MLP_GATE || m.role == Role::MLP_UP) && !m.bias.empty())
+                gu_fp32 = true;
         for (int i = 0; i < 2; ++i) {
             if (slot_bytes) MICROSCALE_CUDA_CHECK(cudaHostAlloc(&pinned[i], slot_bytes, cudaHostAllocDefault));
             MICROSCALE_CUDA_CHECK(cudaEventCreateWithFlags(&pinned_done[i], cudaEventDisableTiming));
@@ -302,8 +307,7 @@ struct GpuModelForward::Impl {
     }
 
     // Drops a checkpoint tensor's mmap'd pages from this process once it is on its way to the
-    // device, so host RSS stays flat however many layers are uploaded (the page cache keeps them
-    // for a streamed re-read).
+    // device, so host RSS stays flat however many layers are uploaded.
     void release_pages(const std::string& tensor) const {
         if (const io::TensorRef* t = host.checkpoint().find(tensor)) t->file->release(*t->info);
     }
@@ -338,7 +342,10 @@ struct GpuModelForward::Impl {
                 const std::vector<float> b = model::load_tensor_f32(ckpt, m.bias, static_cast<uint64_t>(s.out));
                 std::memcpy(dst + s.bias, b.data(), b.size() * 4);
             }
-            release_pages(m.weight);
+            // A resident layer is read once: drop its pages. A streamed one is read again on every
+            // call: keep its clean file pages mapped (no page faults on the re-read; the kernel may
+            // still reclaim them).
+            if (l < resident) release_pages(m.weight);
             const uint64_t end = s.bias >= 0 ? static_cast<uint64_t>(s.bias + s.out * 4) : s.weight + n * esize;
             staged(sent, end);
             sent = end;
@@ -459,7 +466,7 @@ struct GpuModelForward::Impl {
         w.qkv = t * (qd + 2 * kvd) * 4;
         w.qkv16 = flash() ? t * (qd + 2 * kvd) * 2 : 0;
         w.attn = flash() ? 0 : t * qd * 4;
-        w.gu = t * 2 * I * 4;
+        w.gu = t * 2 * I * (gu_fp32 ? 4 : 2);
         w.act = bf16 ? 0 : t * I * 4;
         return w;
     }
@@ -791,14 +798,69 @@ struct GpuModelForward::Impl {
         }
     }
 
-    // The embeddings of seqs into dst [tokens, H] (device): gathered from the cached table, or
-    // looked up by the CPU and copied.
+    // Embeddings when the table is not on the device but streams through layer slots: the bf16
+    // rows of the tokens are gathered on a few host threads into the first pinned buffer, copied
+    // into the last streaming slot (as a table of those rows) and widened there by the embedding
+    // kernel, a slot's worth of rows at a time. Half the bytes of host.embed's fp32 rows and no
+    // single-threaded conversion. Returns false when that does not apply.
+    bool embed_through_slot(const model::TokenSequences& seqs, float* dst) {
+        const model::LinearModule& e = linear_with_role(Role::EMBED);
+        const io::TensorRef* ref = e.quant ? nullptr : host.checkpoint().find(e.weight);
+        const uint64_t H = static_cast<uint64_t>(c.hidden);
+        if (!ref || ref->info->dtype != DType::BF16 || ref->info->numel() != static_cast<uint64_t>(c.vocab) * H)
+            return false;
+        if (static_cast<int64_t>(slots.size()) <= resident || prefetch.valid() || !pinned[0]) return false;
+        const uint64_t row_bytes = H * 2, per_chunk = std::min<uint64_t>(slot_bytes / row_bytes, 1u << 20);
+        if (per_chunk == 0) return false;
+        host.check_token_ids(seqs);
+        std::vector<int32_t> ids;
+        for (const auto& sq : seqs) ids.insert(ids.end(), sq.begin(), sq.end());
+        if (ids.empty()) return true;
+        Slot& scratch = *slots.back();
+        scratch.layer = -1;  // its layer is reloaded when next needed
+        const uint64_t n_ids = std::min<uint64_t>(per_chunk, ids.size());
+        std::vector<int32_t> iota(n_ids);
+        for (uint64_t i = 0; i < n_ids; ++i) iota[i] = static_cast<int32_t>(i);
+        DevMem d_iota;
+        d_iota.alloc(arena, n_ids * 4, "token ids");
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(d_iota.as<void>(), iota.data(), n_ids * 4, cudaMemcpyHostToDevice, compute));
+        MICROSCALE_CUDA_CHECK(cudaEventSynchronize(pinned_done[0]));  // its last layer copy is done
+        const uint8_t* table = host.checkpoint().bytes(*ref).data();
+        const unsigned threads = std::clamp(std::thread::hardware_concurrency() / 2, 1u, 8u);
+        for (uint64_t r0 = 0; r0 < ids.size(); r0 += per_chunk) {
+            const uint64_t rows = std::min<uint64_t>(per_chunk, ids.size() - r0);
+            const auto gather = [&](unsigned part) {
+                for (uint64_t r = part; r < rows; r += threads)
+                    std::memcpy(pinned[0] + r * row_bytes, table + static_cast<uint64_t>(ids[r0 + r]) * row_bytes, row_bytes);
+            };
+            std::vector<std::thread> pool;
+            for (unsigned t = 1; t < std::min<uint64_t>(threads, rows); ++t) pool.emplace_back(gather, t);
+            gather(0);
+            for (std::thread& t : pool) t.join();
+            MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(scratch.mem.as<void>(), pinned[0], rows * row_bytes,
+                                                  cudaMemcpyHostToDevice, compute));
+            fwd::launch_embed_bf16(scratch.mem.as<uint16_t>(), d_iota.as<int32_t>(), static_cast<int64_t>(rows),
+                                   c.hidden, dst + r0 * H, compute);
+            MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(compute));  // pinned[0] and the slot are refilled next
+        }
+        release_pages(e.weight);
+        return true;
+    }
+
+    // The embeddings of seqs into dst [tokens, H] (device): gathered from the cached table, from
+    // rows staged through a layer slot, or looked up by the CPU and copied.
     void embed_into(const model::TokenSequences& seqs, float* dst, bool on_device) {
         if (!on_device) {
+            if (embed_through_slot(seqs, dst)) {
+                report.embeddings = "slot";
+                return;
+            }
+            report.embeddings = "host";
             const std::vector<float> e = host.embed(seqs);
             upload_staged(dst, e.data(), e.size() * 4);
             return;
         }
+        report.embeddings = "device";
         host.check_token_ids(seqs);
         std::vector<int32_t> ids;
         for (const auto& sq : seqs) ids.insert(ids.end(), sq.begin(), sq.end());

@@ -48,6 +48,9 @@ struct GpuForwardReport {
     uint64_t weight_bytes_copied = 0;   // host -> device bytes of layer weights, all calls
     uint64_t peak_device_bytes = 0;     // most this class had allocated at once
     double seconds_waiting_for_weights = 0.0;  // compute stream idle while a layer was staged
+    // Where the last call's embeddings came from: "device" (the cached bf16 table), "slot" (bf16
+    // rows gathered on the host and widened in a streaming slot) or "host" (host.embed, fp32).
+    const char* embeddings = "";
 };
 
 // What calib's AmaxObserver collects, indexed like the model's layout.

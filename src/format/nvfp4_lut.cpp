@@ -1,0 +1,86 @@
+// Builder of the bf16 E2M1 lookup tables (format/nvfp4_lut.h): one row per distinct threshold
+// pattern, each code checked against the row it uses.
+#include "format/nvfp4_lut.h"
+
+#include <cstring>
+
+#include "format/codec/e4m3.h"
+
+namespace microscale::format {
+namespace {
+
+struct Thresholds {
+    uint32_t p[7];  // bf16 patterns: |w| >= p[i] passes bound i
+    uint32_t nonzero;
+    float d;
+};
+
+Thresholds thresholds_of(uint8_t code, const Nvfp4Scales& s) {
+    Thresholds t;
+    t.d = nvfp4_block_divisor(code, s);
+    const E2m1Cuts c = e2m1_cuts(t.d);
+    for (int i = 0; i < 7; ++i) t.p[i] = bf16_round_up_bits(c.up[i]);
+    t.nonzero = e2m1_pair_cuts(c).nonzero;
+    return t;
+}
+
+// What a row is keyed by: the thresholds relative to P0 and the divisor's significand (codes of
+// one row decode to values that differ by the same power of two).
+bool same_row(const Thresholds& a, const Thresholds& b) {
+    for (int i = 1; i < 7; ++i)
+        if (a.p[i] - a.p[0] != b.p[i] - b.p[0]) return false;
+    return (codec::float_bits(a.d) & 0x7FFFFFu) == (codec::float_bits(b.d) & 0x7FFFFFu);
+}
+
+// v in both 16-bit lanes, modulo 2^32: adding lanes(k) adds k to each lane of a word whose lanes
+// stay in [0, 65536) (for a negative k the carry out of lane 0 is part of the sum).
+uint32_t lanes(uint32_t v) { return v * 0x10001u; }
+
+}  // namespace
+
+void nvfp4_lut_build(const Nvfp4Scales& s, Nvfp4Lut& out) {
+    std::memset(&out, 0, sizeof out);
+    Thresholds row_of[kLutRows];
+    for (int code = 0; code < kLutCodes; ++code) {
+        Nvfp4LutCode& e = out.codes[code];
+        if (code == 0x7F) continue;  // E4M3 NaN: never a block code
+        const Thresholds t = thresholds_of(static_cast<uint8_t>(code), s);
+        const uint32_t lo = t.p[0] - 1;  // p[0] >= 1: up[0] is a positive float
+        const uint32_t len = t.p[6] - lo + 1;
+        if (t.p[0] == 0 || len > static_cast<uint32_t>(kLutRowLen)) continue;
+        int row = 0;
+        while (row < out.rows && !same_row(row_of[row], t)) ++row;
+        if (row == out.rows) {
+            if (out.rows == kLutRows) continue;
+            row_of[out.rows++] = t;
+            for (int j = 0; j < kLutRowLen; ++j) {
+                const uint32_t m = lo + static_cast<uint32_t>(j);
+                uint8_t idx = 0;
+                for (int i = 0; i < 7; ++i) idx = static_cast<uint8_t>(idx + (m >= t.p[i] ? 1 : 0));
+                const int at = row * kLutRowLen + j;
+                out.nibbles[at] = idx;
+                out.nibbles[kLutHalf + at] = static_cast<uint8_t>(idx | 0x8);
+                out.values[at] = codec::e2m1_to_float(idx) * t.d;
+            }
+        }
+        // This code's decoded values must be the row's times one scale, bit for bit.
+        const float rep = row_of[row].d;
+        const float scale = rep > 0.0f ? t.d / rep : 1.0f;
+        bool exact = true;
+        for (int i = 0; i < 8 && exact; ++i) {
+            const float want = codec::e2m1_to_float(static_cast<uint8_t>(i)) * t.d;
+            const float got = (codec::e2m1_to_float(static_cast<uint8_t>(i)) * rep) * scale;
+            exact = codec::float_bits(want) == codec::float_bits(got);
+        }
+        if (!exact) continue;
+        e.lo = lanes(lo);
+        e.hi = lanes(t.p[6]);
+        e.bias = lanes(static_cast<uint32_t>(row * kLutRowLen) - lo);
+        e.nonzero = t.nonzero;
+        e.scale = scale;
+        e.regular = 1;
+        ++out.regular_codes;
+    }
+}
+
+}  // namespace microscale::format

@@ -1,0 +1,108 @@
+// E2M1 rounding of bf16 weights by table lookup: the GPU's bf16 NVFP4 path, which the integer
+// pipe limits when every element runs the seven threshold compares of nvfp4_cuts.h.
+//
+// For a block divisor d the E2M1 index of a bf16 magnitude m is the number of bf16 thresholds
+// P0..P6 of e2m1_pair_cuts (the RU_bf16 of e2m1_cuts' up[]) that m reaches. Clamping m to
+// [P0 - 1, P6] keeps that number, so a row of P6 - P0 + 2 entries indexed by m - (P0 - 1) holds
+// it for every m. Divisors that differ by a power of two (E4M3 codes of one mantissa, bar
+// subnormal and overflow corners) have the same row shifted, so a tensor needs about eight rows
+// for its 126 codes. The builder checks every code against the row it shares: a code whose
+// thresholds or decoded values do not match exactly is marked irregular and keeps the cut path.
+// Same nibbles and same block losses as nvfp4_cuts.h (tests/unit/format/nvfp4_lut_test.cpp
+// checks every bf16 pattern against every code).
+#pragma once
+
+#include "format/codec/e2m1.h"
+#include "format/codec/hd.h"
+#include "format/nvfp4_block.h"
+#include "format/nvfp4_cuts.h"
+
+namespace microscale::format {
+
+// >= P6 - P0 + 2 for every normal divisor: bf16 patterns are piecewise linear in log2, and from
+// 0.25 d to 5 d they span at most 512 + 32 * 1.6 = 563.2 steps (d's significand 1.6), plus rounding.
+inline constexpr int kLutRowLen = 576;
+inline constexpr int kLutRows = 16;
+inline constexpr int kLutHalf = kLutRows * kLutRowLen;  // entries of one sign's nibble table
+inline constexpr int kLutCodes = 128;
+
+// Per E4M3 code; 32 bytes so that a thread fetches its code's entry with two 16-byte loads.
+struct Nvfp4LutCode {
+    uint32_t lo;       // P0 - 1 in both 16-bit lanes: the clamp floor (below P0 the index is 0)
+    uint32_t hi;       // P6 in both lanes: the clamp ceiling (from P6 up the index is 7)
+    uint32_t bias;     // (row * kLutRowLen - (P0 - 1)) in both lanes: clamped magnitude -> entry
+    uint32_t nonzero;  // E2m1PairCuts::nonzero: a negative w keeps its sign bit
+    float scale;       // decoded value of entry j for this code = values[j] * scale (a power of two)
+    uint32_t regular;  // 0: the tables do not describe this code; use the cut path
+    uint32_t pad[2];
+};
+
+// Everything a kernel copies to shared memory: per-code entries, then the nibble table (index j:
+// the E2M1 index for a non-negative w, j + kLutHalf: with the sign bit), then decoded values.
+struct Nvfp4Lut {
+    Nvfp4LutCode codes[kLutCodes];
+    uint8_t nibbles[2 * kLutHalf];
+    float values[kLutHalf];
+    int rows;  // rows in use (the tables are sized for kLutRows)
+    int regular_codes;
+};
+inline constexpr size_t kLutNibbleBytes = sizeof(Nvfp4LutCode) * kLutCodes + 2 * kLutHalf;  // max path's prefix
+static_assert(kLutNibbleBytes % 16 == 0 && (sizeof(Nvfp4LutCode) * kLutCodes + 2 * kLutHalf + 4 * kLutHalf) % 16 == 0);
+
+// Build the tables for every code 0x00..0x7E of a tensor's scales (0x7F, E4M3 NaN, is irregular).
+void nvfp4_lut_build(const Nvfp4Scales& s, Nvfp4Lut& out);
+
+// Per-lane max / min of two u16x2 words (one instruction each on sm_90).
+MICROSCALE_HD inline uint32_t max_u16x2(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+    return __vmaxu2(a, b);
+#else
+    const uint32_t l = (a & 0xFFFFu) > (b & 0xFFFFu) ? a & 0xFFFFu : b & 0xFFFFu;
+    const uint32_t h = (a >> 16) > (b >> 16) ? a >> 16 : b >> 16;
+    return (h << 16) | l;
+#endif
+}
+MICROSCALE_HD inline uint32_t min_u16x2(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+    return __vminu2(a, b);
+#else
+    const uint32_t l = (a & 0xFFFFu) < (b & 0xFFFFu) ? a & 0xFFFFu : b & 0xFFFFu;
+    const uint32_t h = (a >> 16) < (b >> 16) ? a >> 16 : b >> 16;
+    return (h << 16) | l;
+#endif
+}
+
+// Table entries of the two magnitudes in a word (lane 0 = element 0). No borrow crosses the
+// lanes: both clamped lanes are >= P0 - 1, and bias adds row * kLutRowLen - (P0 - 1) to each.
+MICROSCALE_HD inline uint32_t lut_entries_pair(uint32_t mag, const Nvfp4LutCode& c) {
+    return min_u16x2(max_u16x2(mag, c.lo), c.hi) + c.bias;
+}
+
+// == e2m1_byte_bf16_pair(pair, cuts of this code): the two nibbles nvfp4_encode_block stores.
+MICROSCALE_HD inline uint32_t nvfp4_lut_byte_bf16_pair(uint32_t pair, const Nvfp4LutCode& c, const uint8_t* nibbles) {
+    const uint32_t mag = pair & 0x7FFF7FFFu;
+    const uint32_t neg = ((mag + c.nonzero) & pair) & 0x80008000u;  // bit 15 / 31: the sign is kept
+    // Negative elements read the second half: the high word of neg * (kLutHalf << 17) is
+    // kLutHalf in each lane whose bit is set.
+    const uint32_t e = lut_entries_pair(mag, c) + mul_hi_u32(neg, static_cast<uint32_t>(kLutHalf) << 17);
+    return static_cast<uint32_t>(nibbles[e & 0xFFFFu]) | (static_cast<uint32_t>(nibbles[e >> 16]) << 4);
+}
+
+// == nvfp4_block_loss(w, d) for a bf16 block given as 8 words (same squared errors, same order).
+MICROSCALE_HD inline float nvfp4_lut_loss_bf16(const uint32_t (&raw)[8], const Nvfp4LutCode& c, const float* values) {
+    float loss = 0.0f;
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+    for (int k = 0; k < 8; ++k) {
+        const uint32_t mag = raw[k] & 0x7FFF7FFFu;
+        const uint32_t e = lut_entries_pair(mag, c);
+        const float d0 = codec::bits_float(mag << 16) - values[e & 0xFFFFu] * c.scale;
+        loss += d0 * d0;
+        const float d1 = codec::bits_float(mag & 0xFFFF0000u) - values[e >> 16] * c.scale;
+        loss += d1 * d1;
+    }
+    return loss;
+}
+
+}  // namespace microscale::format
