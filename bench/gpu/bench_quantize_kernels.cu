@@ -31,6 +31,30 @@ using namespace microscale::cuda;
 
 namespace {
 
+// The NVFP4 kernel's memory traffic without its arithmetic: per 16-element block read 32 B, write
+// 8 B + 1 B, in the quantize kernel's thread-per-block order (coalesced = false) or with each
+// warp's loads fully coalesced (thread t reads 16-byte chunks t and 32 + t of the warp's 1 KiB).
+// What the access pattern alone allows on this GPU.
+__global__ void __launch_bounds__(256) traffic_kernel(const uint4* w, int64_t n_blocks, uint2* packed, uint8_t* scales,
+                                                      bool coalesced) {
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    const int lane = threadIdx.x & 31;
+    for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
+        uint4 q0, q1;
+        if (coalesced) {
+            const int64_t warp0 = (b - lane) * 2;  // first 16-byte chunk of the warp's 32 blocks
+            q0 = __ldg(w + warp0 + lane);
+            q1 = __ldg(w + warp0 + 32 + lane);
+        } else {
+            q0 = __ldg(w + 2 * b);
+            q1 = __ldg(w + 2 * b + 1);
+        }
+        const uint32_t x = q0.x ^ q0.y ^ q0.z ^ q0.w, y = q1.x ^ q1.y ^ q1.z ^ q1.w;
+        packed[b] = make_uint2(x, y);
+        scales[b] = static_cast<uint8_t>(x ^ y);
+    }
+}
+
 // Heavy-tailed bf16 values from a hash: Student-t(3)-like tails, a few outlier columns.
 __global__ void fill_weights(uint16_t* w, int64_t rows, int64_t cols, uint32_t seed) {
     const int64_t n = rows * cols;
@@ -184,6 +208,18 @@ int main(int argc, char** argv) {
             }, iters, s);
             const double gbs = static_cast<double>(n) * 2.0 / (ms * 1e6);
             std::printf("%-24s %10.3f %10.0f %7.1f%%\n", "amax pass (read only)", ms, gbs, 100.0 * gbs / copy_gbs);
+            for (bool coalesced : {false, true}) {
+                int per_sm = 0;
+                MICROSCALE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, traffic_kernel, 256, 0));
+                const int grid = prop.multiProcessorCount * per_sm;
+                const float tms = time_ms([&] {
+                    traffic_kernel<<<grid, 256, 0, s>>>(reinterpret_cast<const uint4*>(w), n / 16,
+                                                        reinterpret_cast<uint2*>(out), sc, coalesced);
+                }, iters, s);
+                const double tg = static_cast<double>(n) * 2.5625 / (tms * 1e6);
+                std::printf("%-24s %10.3f %10.0f %7.1f%%\n", coalesced ? "traffic only, coalesced" : "traffic only (no math)",
+                            tms, tg, 100.0 * tg / copy_gbs);
+            }
         }
         for (const Mode& m : modes) {
             const Nvfp4Plan plan = nvfp4_plan(m.cfg, amax);
@@ -192,7 +228,7 @@ int main(int argc, char** argv) {
             double build_us = 0;
             if (m.kind == 0) {
                 const auto t0 = std::chrono::steady_clock::now();
-                nvfp4_lut_build(plan.scales, *host_lut);
+                nvfp4_lut_build(plan, *host_lut);
                 build_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
                 MICROSCALE_CUDA_CHECK(cudaMemcpy(lut, host_lut.get(), sizeof(Nvfp4Lut), cudaMemcpyHostToDevice));
             }

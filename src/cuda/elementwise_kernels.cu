@@ -37,27 +37,31 @@ __global__ void __launch_bounds__(kThreads) amax_bits_kernel(const void* w, int6
         const uint4* v = reinterpret_cast<const uint4*>(h);
         const int64_t nv = n / 8;
         uint32_t pair = 0;  // two 16-bit lanes, maxed lane-wise
-        // Eight independent 16-byte loads in flight per thread, then the remainder one at a time.
-        int64_t i = tid;
-        for (; i + 7 * stride < nv; i += 8 * stride) {
+        // Eight independent 16-byte loads in flight per thread and round, the last round guarded
+        // (no one-load-at-a-time tail, whose latency the short pass would otherwise wait out).
+        for (int64_t i = tid; i < nv; i += 8 * stride) {
             uint4 q[8];
 #pragma unroll
-            for (int k = 0; k < 8; ++k) q[k] = __ldg(v + i + k * stride);
+            for (int k = 0; k < 8; ++k) q[k] = i + k * stride < nv ? __ldg(v + i + k * stride) : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int k = 0; k < 8; ++k)
                 pair = __vmaxu2(pair, __vmaxu2(__vmaxu2(q[k].x & 0x7FFF7FFFu, q[k].y & 0x7FFF7FFFu),
                                                __vmaxu2(q[k].z & 0x7FFF7FFFu, q[k].w & 0x7FFF7FFFu)));
         }
-        for (; i < nv; i += stride) {
-            const uint4 q = __ldg(v + i);
-            pair = __vmaxu2(pair, __vmaxu2(__vmaxu2(q.x & 0x7FFF7FFFu, q.y & 0x7FFF7FFFu),
-                                           __vmaxu2(q.z & 0x7FFF7FFFu, q.w & 0x7FFF7FFFu)));
-        }
         m = max(pair & 0xFFFFu, pair >> 16);
         for (int64_t i = nv * 8 + tid; i < n; i += stride) m = max(m, static_cast<uint32_t>(h[i] & 0x7FFFu));
     }
+    // One atomic per CTA: thousands of warps' atomics on one address serialise in L2 and were a
+    // measurable part of this short pass.
+    __shared__ uint32_t warp_max[kThreads / 32];
     m = __reduce_max_sync(0xFFFFFFFFu, m);
-    if ((threadIdx.x & 31) == 0) atomicMax(out, m);
+    if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = m;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        m = threadIdx.x < kThreads / 32 ? warp_max[threadIdx.x] : 0u;
+        m = __reduce_max_sync(0xFFFFFFFFu, m);
+        if (threadIdx.x == 0) atomicMax(out, m);
+    }
 }
 
 // ---- FP8 per tensor: 8 elements a thread.

@@ -97,22 +97,29 @@ __device__ __forceinline__ void load_raw16_bf16(const void* w, int64_t b, uint32
 }
 
 // max |w| of a bf16 block from the raw words: an integer max of the magnitude patterns.
-__device__ __forceinline__ float block_amax_bf16(const uint32_t (&raw)[8]) {
+__device__ __forceinline__ uint32_t block_amax_bits_bf16(const uint32_t (&raw)[8]) {
     uint32_t m = 0;
 #pragma unroll
     for (int k = 0; k < 8; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
-    return codec::bf16_to_float(static_cast<uint16_t>(max(m & 0xFFFFu, m >> 16)));
+    return max(m & 0xFFFFu, m >> 16);
 }
 
-// The block code of the plan's search; loss(code) gives a candidate's squared error.
-template <Nvfp4Search S, typename Loss>
-__device__ __forceinline__ uint8_t choose_code(float a, const Nvfp4Scales& s, const float* mult, int n_mult,
+// Candidate k's block code computed from the block amax a (the reference's arithmetic).
+template <Nvfp4Search S>
+__device__ __forceinline__ uint8_t computed_code(int k, float a, const Nvfp4Scales& s, const float* mult) {
+    if constexpr (S == Nvfp4Search::DYNAMIC_MAX) return format::nvfp4_code_dynamic(a, s);
+    else if constexpr (S == Nvfp4Search::STATIC_MAX) return format::nvfp4_code_static(a, s);
+    else return format::nvfp4_code_static(a * __ldg(mult + k), s);
+}
+
+// The block code of the plan's search; code_of(k) gives candidate k's block code (max: k = 0;
+// MSE: multiplier k), loss_of(code) a candidate's squared error.
+template <Nvfp4Search S, typename Code, typename Loss>
+__device__ __forceinline__ uint8_t choose_code(const Nvfp4Scales& s, int n_mult, const Code& code_of,
                                                const Loss& loss_of) {
     if (s.all_zero) return 0x38;
-    if constexpr (S == Nvfp4Search::DYNAMIC_MAX) {
-        return format::nvfp4_code_dynamic(a, s);
-    } else if constexpr (S == Nvfp4Search::STATIC_MAX) {
-        return format::nvfp4_code_static(a, s);
+    if constexpr (S == Nvfp4Search::DYNAMIC_MAX || S == Nvfp4Search::STATIC_MAX) {
+        return code_of(0);
     } else if constexpr (S == Nvfp4Search::MSE) {
         // A code met before has a loss >= the best so far, and only a strictly smaller loss wins,
         // so skipping repeats changes nothing.
@@ -120,7 +127,7 @@ __device__ __forceinline__ uint8_t choose_code(float a, const Nvfp4Scales& s, co
         uint8_t best = 0;
         float best_loss = INFINITY;
         for (int k = 0; k < n_mult; ++k) {
-            const uint8_t code = format::nvfp4_code_static(a * __ldg(mult + k), s);
+            const uint8_t code = code_of(k);
             const uint64_t bit = uint64_t{1} << (code & 63);
             const bool high = code >= 64;
             if ((high ? seen_hi : seen_lo) & bit) continue;
@@ -151,7 +158,7 @@ __device__ __forceinline__ uint8_t choose_code(float a, const Nvfp4Scales& s, co
 // read the nibbles.
 template <Nvfp4Search S>
 constexpr size_t lut_smem_bytes() {
-    return S == Nvfp4Search::DYNAMIC_MAX || S == Nvfp4Search::STATIC_MAX ? format::kLutNibbleBytes
+    return S == Nvfp4Search::DYNAMIC_MAX || S == Nvfp4Search::STATIC_MAX ? offsetof(format::Nvfp4Lut, values)
                                                                          : offsetof(format::Nvfp4Lut, rows);
 }
 
@@ -176,9 +183,12 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
     if (use_lut) copy_lut(lut, lut_smem, lut_smem_bytes<S>());
     if (cuts_needed) fill_cut_table(table, pair_table, s);  // ends with __syncthreads()
     else __syncthreads();
-    const auto* lut_codes = reinterpret_cast<const format::Nvfp4LutCode*>(lut_smem);
-    const auto* lut_nibbles = reinterpret_cast<const uint8_t*>(lut_codes + format::kLutCodes);
-    const auto* lut_values = reinterpret_cast<const float*>(lut_nibbles + 2 * format::kLutHalf);
+    const uint8_t* lut_base = reinterpret_cast<const uint8_t*>(lut_smem);
+    const auto* lut_amax = reinterpret_cast<const format::Nvfp4LutAmaxTable*>(lut_base);
+    const auto* lut_codes = reinterpret_cast<const format::Nvfp4LutCode*>(lut_base + offsetof(format::Nvfp4Lut, codes));
+    const uint8_t* lut_amax_codes = lut_base + offsetof(format::Nvfp4Lut, amax_codes);
+    const uint8_t* lut_nibbles = lut_base + offsetof(format::Nvfp4Lut, nibbles);
+    const auto* lut_values = reinterpret_cast<const float*>(lut_base + offsetof(format::Nvfp4Lut, values));
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
     const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if constexpr (T == In::BF16) {
@@ -191,7 +201,16 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
 #pragma unroll
             for (int k = 0; k < 8; ++k) raw[k] = next[k];
             if (b + stride < n_blocks) load_raw16_bf16(w, b + stride, next);
-            const uint8_t code = choose_code<S>(block_amax_bf16(raw), s, mult, n_mult, [&](uint8_t c) {
+            const uint32_t abits = block_amax_bits_bf16(raw);
+            const float a = codec::bf16_to_float(static_cast<uint16_t>(abits));
+            const auto code_of = [&](int k) {
+                if (use_lut && k < format::kLutAmaxTables) {
+                    const int c = format::nvfp4_lut_amax_code(abits, lut_amax[k], lut_amax_codes + k * format::kLutAmaxLen);
+                    if (c >= 0) return static_cast<uint8_t>(c);
+                }
+                return computed_code<S>(k, a, s, mult);
+            };
+            const uint8_t code = choose_code<S>(s, n_mult, code_of, [&](uint8_t c) {
                 if (use_lut) {
                     const format::Nvfp4LutCode lc = lut_codes[c];
                     if (lc.regular) return format::nvfp4_lut_loss_bf16(raw, lc, lut_values);
@@ -231,8 +250,9 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
             float a = 0.0f;
 #pragma unroll
             for (int j = 0; j < 16; ++j) a = fmaxf(a, codec::abs_f32(x[j]));
-            const uint8_t code =
-                choose_code<S>(a, s, mult, n_mult, [&](uint8_t c) { return block_loss(x, table + c * kCutStride); });
+            const uint8_t code = choose_code<S>(
+                s, n_mult, [&](int k) { return computed_code<S>(k, a, s, mult); },
+                [&](uint8_t c) { return block_loss(x, table + c * kCutStride); });
             packed[b] = encode_block(x, table + code * kCutStride);
             scales[b] = code;
         }

@@ -147,7 +147,7 @@ format::QuantizedWeight quantize_weight(const format::WeightView& w, const forma
                 // Pageable source: the copy is staged before cudaMemcpyAsync returns, so the
                 // thread's host tables can be rebuilt by the next call.
                 thread_local std::unique_ptr<format::Nvfp4Lut> host_lut = std::make_unique<format::Nvfp4Lut>();
-                format::nvfp4_lut_build(plan.scales, *host_lut);
+                format::nvfp4_lut_build(plan, *host_lut);
                 d_lut = reinterpret_cast<format::Nvfp4Lut*>(ws.small.as<uint8_t>() + lut_at);
                 MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(d_lut, host_lut.get(), sizeof(format::Nvfp4Lut), cudaMemcpyHostToDevice, ws.stream));
             }

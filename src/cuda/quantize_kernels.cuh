@@ -21,7 +21,7 @@ float amax_from_bits(uint32_t bits, DType dtype);
 
 // NVFP4 (every search of the plan): packed [n_blocks * 8] bytes, scales [n_blocks] E4M3 codes,
 // n_blocks = rows * cols / 16. multipliers: the plan's MSE candidates on the device (MSE only).
-// lut: nvfp4_lut_build(plan.scales) on the device, used for bf16 weights (null: the cut path only;
+// lut: nvfp4_lut_build(plan) on the device, used for bf16 weights (null: the cut path only;
 // same bytes either way).
 void launch_nvfp4_quantize(const void* w, DType dtype, int64_t n_blocks, const format::Nvfp4Plan& plan,
                            const float* multipliers, const format::Nvfp4Lut* lut, uint8_t* packed, uint8_t* scales,

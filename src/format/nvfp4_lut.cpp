@@ -2,8 +2,10 @@
 // pattern, each code checked against the row it uses.
 #include "format/nvfp4_lut.h"
 
+#include <algorithm>
 #include <cstring>
 
+#include "format/codec/bf16.h"
 #include "format/codec/e4m3.h"
 
 namespace microscale::format {
@@ -36,10 +38,44 @@ bool same_row(const Thresholds& a, const Thresholds& b) {
 // stay in [0, 65536) (for a negative k the carry out of lane 0 is part of the sum).
 uint32_t lanes(uint32_t v) { return v * 0x10001u; }
 
+// Candidate k's block code for a bf16 block amax, as the kernels' choose_code computes it.
+int candidate_code(const Nvfp4Plan& plan, int k, uint32_t pattern) {
+    const float a = codec::bf16_to_float(static_cast<uint16_t>(pattern));
+    switch (plan.search) {
+        case Nvfp4Search::DYNAMIC_MAX: return nvfp4_code_dynamic(a, plan.scales);
+        case Nvfp4Search::STATIC_MAX: return nvfp4_code_static(a, plan.scales);
+        case Nvfp4Search::MSE: return nvfp4_code_static(a * plan.multipliers[static_cast<size_t>(k)], plan.scales);
+        case Nvfp4Search::FP8_SWEEP: break;
+    }
+    return -1;
+}
+
+void build_amax_table(const Nvfp4Plan& plan, int k, Nvfp4LutAmaxTable& t, uint8_t* codes) {
+    t = {};
+    // Block amax <= the tensor (or shared) amax: no pattern above its bf16 rounding up occurs.
+    const uint32_t hi = std::min<uint32_t>(bf16_round_up_bits(plan.scales.global_amax), 0x7F7Fu);
+    const uint32_t lo = hi + 1 > static_cast<uint32_t>(kLutAmaxLen) ? hi + 1 - kLutAmaxLen : 1;
+    // Monotone codes: [1, lo) is one value exactly when its two ends agree.
+    const int below = candidate_code(plan, k, 1);
+    if (lo > 1 && candidate_code(plan, k, lo - 1) != below) return;
+    for (uint32_t p = lo; p <= hi; ++p) codes[p - lo] = static_cast<uint8_t>(candidate_code(plan, k, p));
+    t.lo = lo;
+    t.below = static_cast<uint32_t>(below);
+    t.zero = static_cast<uint32_t>(candidate_code(plan, k, 0));
+    t.len = hi - lo + 1;
+}
+
 }  // namespace
 
-void nvfp4_lut_build(const Nvfp4Scales& s, Nvfp4Lut& out) {
+void nvfp4_lut_build(const Nvfp4Plan& plan, Nvfp4Lut& out) {
     std::memset(&out, 0, sizeof out);
+    const Nvfp4Scales& s = plan.scales;
+    if (!s.all_zero && plan.search != Nvfp4Search::FP8_SWEEP) {
+        const int tables = plan.search == Nvfp4Search::MSE
+                               ? static_cast<int>(std::min<size_t>(plan.multipliers.size(), kLutAmaxTables))
+                               : 1;
+        for (int k = 0; k < tables; ++k) build_amax_table(plan, k, out.amax_tables[k], out.amax_codes[k]);
+    }
     Thresholds row_of[kLutRows];
     for (int code = 0; code < kLutCodes; ++code) {
         Nvfp4LutCode& e = out.codes[code];

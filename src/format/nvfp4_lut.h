@@ -12,8 +12,11 @@
 // checks every bf16 pattern against every code).
 #pragma once
 
+#include <cstddef>
+
 #include "format/codec/e2m1.h"
 #include "format/codec/hd.h"
+#include "format/nvfp4.h"
 #include "format/nvfp4_block.h"
 #include "format/nvfp4_cuts.h"
 
@@ -37,20 +40,45 @@ struct Nvfp4LutCode {
     uint32_t pad[2];
 };
 
-// Everything a kernel copies to shared memory: per-code entries, then the nibble table (index j:
-// the E2M1 index for a non-negative w, j + kLutHalf: with the sign bit), then decoded values.
+// Block codes by bf16 block amax: a block of bf16 weights has a bf16 amax, so each candidate code
+// of a search (max's one, the first two MSE multipliers: four-over-six's 1.0 and 1.5) is a
+// function of its 15-bit pattern p. The codes are monotone in p: from `lo` up to the tensor amax a
+// table holds them, below it they are one value (checked when built), p = 0 has its own.
+inline constexpr int kLutAmaxTables = 2;
+inline constexpr int kLutAmaxLen = 4096;  // >= the ~2300 patterns of E4M3's 17.8 octaves
+struct Nvfp4LutAmaxTable {
+    uint32_t lo;     // first pattern with a table entry
+    uint32_t len;    // entries; 0: no table for this candidate (compute the code)
+    uint32_t below;  // the code of every pattern in [1, lo)
+    uint32_t zero;   // the code of p = 0
+};
+
+// Everything a kernel copies to shared memory: the amax-code tables, per-code entries, the nibble
+// table (index j: the E2M1 index for a non-negative w, j + kLutHalf: with the sign bit), then
+// decoded values.
 struct Nvfp4Lut {
+    Nvfp4LutAmaxTable amax_tables[kLutAmaxTables];
     Nvfp4LutCode codes[kLutCodes];
+    uint8_t amax_codes[kLutAmaxTables][kLutAmaxLen];
     uint8_t nibbles[2 * kLutHalf];
     float values[kLutHalf];
     int rows;  // rows in use (the tables are sized for kLutRows)
     int regular_codes;
 };
-inline constexpr size_t kLutNibbleBytes = sizeof(Nvfp4LutCode) * kLutCodes + 2 * kLutHalf;  // max path's prefix
-static_assert(kLutNibbleBytes % 16 == 0 && (sizeof(Nvfp4LutCode) * kLutCodes + 2 * kLutHalf + 4 * kLutHalf) % 16 == 0);
+static_assert(offsetof(Nvfp4Lut, nibbles) % 16 == 0 && offsetof(Nvfp4Lut, values) % 16 == 0 &&
+              offsetof(Nvfp4Lut, rows) % 16 == 0);
 
-// Build the tables for every code 0x00..0x7E of a tensor's scales (0x7F, E4M3 NaN, is irregular).
-void nvfp4_lut_build(const Nvfp4Scales& s, Nvfp4Lut& out);
+// Build the tables for a tensor's plan: every code 0x00..0x7E (0x7F, E4M3 NaN, is irregular) and
+// the plan's amax-code tables.
+void nvfp4_lut_build(const Nvfp4Plan& plan, Nvfp4Lut& out);
+
+// The code a candidate's table gives for a bf16 block amax pattern, or -1 where it has none.
+MICROSCALE_HD inline int nvfp4_lut_amax_code(uint32_t pattern, const Nvfp4LutAmaxTable& t, const uint8_t* codes) {
+    if (t.len == 0) return -1;
+    if (pattern == 0) return static_cast<int>(t.zero);
+    if (pattern < t.lo) return static_cast<int>(t.below);
+    return pattern - t.lo < t.len ? codes[pattern - t.lo] : -1;
+}
 
 // Per-lane max / min of two u16x2 words (one instruction each on sm_90).
 MICROSCALE_HD inline uint32_t max_u16x2(uint32_t a, uint32_t b) {

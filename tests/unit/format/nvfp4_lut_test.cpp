@@ -27,11 +27,13 @@ struct Case {
 const Case kCases[] = {{1.0f, false},   {0.0371f, false}, {7.5f, false},   {0.0371f, true}, {2.75f, true},
                        {3.0e38f, false}, {1e-30f, false}, {1e-38f, false}, {4e-41f, true},  {0.0f, false}};
 
-std::unique_ptr<Nvfp4Lut> build(const Nvfp4Scales& s) {
+std::unique_ptr<Nvfp4Lut> build(const Nvfp4Plan& plan) {
     auto lut = std::make_unique<Nvfp4Lut>();
-    nvfp4_lut_build(s, *lut);
+    nvfp4_lut_build(plan, *lut);
     return lut;
 }
+
+std::unique_ptr<Nvfp4Lut> build(const Nvfp4Scales& s) { return build(Nvfp4Plan{Nvfp4Search::DYNAMIC_MAX, s, {}}); }
 
 bool is_nan_bf16(uint32_t p) { return (p & 0x7FFFu) > 0x7F80u; }
 
@@ -114,4 +116,41 @@ TEST(Nvfp4Lut, OrdinaryTensorsPutEveryCodeOnTheTables) {
     // Divisors near the bottom of fp32 leave the power-of-two pattern: those codes keep the cut path.
     const auto tiny = build(nvfp4_scales(4e-41f, true));
     EXPECT_LT(tiny->regular_codes, 127);
+}
+
+TEST(Nvfp4Lut, AmaxCodeTablesGiveTheSearchesCodesForEveryBf16Amax) {
+    Nvfp4Config mse;
+    mse.search = Nvfp4Search::MSE;
+    Nvfp4Config smax;
+    smax.search = Nvfp4Search::STATIC_MAX;
+    const Nvfp4Config configs[] = {Nvfp4Config{}, smax, Nvfp4Config::four_over_six_preset(), mse};
+    const float amaxes[] = {1.0f, 0.0371f, 7.5f, 3.0e38f, 1e-30f, 1e-38f, 4e-41f, 2.0625f};
+    int tables = 0;
+    for (const Nvfp4Config& cfg : configs)
+        for (float amax : amaxes) {
+            const Nvfp4Plan plan = nvfp4_plan(cfg, amax);
+            const auto lut = build(plan);
+            const uint32_t top = bf16_round_up_bits(amax);  // no block amax above the tensor's
+            for (int k = 0; k < kLutAmaxTables; ++k) {
+                const Nvfp4LutAmaxTable& t = lut->amax_tables[k];
+                if (t.len == 0) continue;
+                ++tables;
+                for (uint32_t p = 0; p <= top; ++p) {
+                    const float a = codec::bf16_to_float(static_cast<uint16_t>(p));
+                    const uint8_t want = cfg.search == Nvfp4Search::DYNAMIC_MAX  ? nvfp4_code_dynamic(a, plan.scales)
+                                         : cfg.search == Nvfp4Search::STATIC_MAX ? nvfp4_code_static(a, plan.scales)
+                                                                                 : nvfp4_code_static(a * plan.multipliers[k], plan.scales);
+                    const int got = nvfp4_lut_amax_code(p, t, lut->amax_codes[k]);
+                    ASSERT_EQ(got, want) << "search " << static_cast<int>(cfg.search) << " amax " << amax << " candidate "
+                                         << k << " pattern 0x" << std::hex << p;
+                }
+            }
+        }
+    // Every ordinary plan has its tables: max one, four-over-six and mse two.
+    for (const Nvfp4Config& cfg : configs) {
+        const auto lut = build(nvfp4_plan(cfg, 0.0371f));
+        EXPECT_GT(lut->amax_tables[0].len, 0u);
+        if (cfg.search == Nvfp4Search::MSE) EXPECT_GT(lut->amax_tables[1].len, 0u);
+    }
+    EXPECT_GT(tables, 20);
 }
