@@ -62,7 +62,17 @@ Args parse(int argc, char** argv) {
         else if (k == "--seqs") a.seqs = std::stoll(val());
         else if (k == "--seq-len") a.seq_len = std::stoll(val());
         else if (k == "--batch") a.batch = std::stoll(val());
-        else if (k == "--budget") a.budget = std::stoull(val());
+        else if (k == "--budget") {
+            // Bytes, as a number ("2.4e9" or "2400000000"); anything else is an error.
+            const std::string v = val();
+            size_t used = 0;
+            const double b = std::stod(v, &used);
+            if (used != v.size() || !(b > 0)) {
+                std::fprintf(stderr, "--budget wants a byte count, got '%s'\n", v.c_str());
+                std::exit(2);
+            }
+            a.budget = static_cast<uint64_t>(b);
+        }
         else if (k == "--fp32") a.fp32 = true;
         else if (k == "--attention-only") a.attention_only = true;
         else if (k == "--head-dim") a.head_dim = std::stoll(val());
