@@ -25,11 +25,12 @@ using format::Nvfp4Search;
 // Cut table row per E4M3 code: up[7], nonzero, value[8]; stride 17 floats so that threads
 // reading rows of different codes fall on different shared-memory banks.
 constexpr int kCutStride = 17;
-constexpr int kPairStride = 9;  // E2m1PairCuts: 8 words, odd stride for the same reason
+constexpr int kPairStride = 8;  // E2m1PairCuts: 8 words, read as two 16-byte loads
 constexpr int kCodes = 128;
 constexpr int kThreads = 256;
 
 __device__ void fill_cut_table(float* table, uint32_t* pair_table, const Nvfp4Scales& s) {
+    static_assert(kPairStride == 8, "pair rows are read as two uint4");
     for (int code = threadIdx.x; code < kCodes; code += blockDim.x) {
         // Code 0x7F is E4M3 NaN and never chosen; its row is a harmless d = 0 row.
         const float d = code < 0x7F ? format::nvfp4_block_divisor(static_cast<uint8_t>(code), s) : 0.0f;
@@ -44,6 +45,16 @@ __device__ void fill_cut_table(float* table, uint32_t* pair_table, const Nvfp4Sc
         prow[7] = p.nonzero;
     }
     __syncthreads();
+}
+
+// A code's pair cuts from its 16-byte-aligned row (two shared-memory loads).
+__device__ __forceinline__ format::E2m1PairCuts load_pair_cuts(const uint32_t* pair_table, uint8_t code) {
+    const uint4* row = reinterpret_cast<const uint4*>(pair_table + code * kPairStride);
+    const uint4 a = row[0], b = row[1];
+    format::E2m1PairCuts p;
+    p.up[0] = a.x, p.up[1] = a.y, p.up[2] = a.z, p.up[3] = a.w;
+    p.up[4] = b.x, p.up[5] = b.y, p.up[6] = b.z, p.nonzero = b.w;
+    return p;
 }
 
 // == nvfp4_block_loss(x, divisor(code)).
@@ -78,11 +89,7 @@ __device__ __forceinline__ uint2 encode_block(const float (&x)[16], const float*
 }
 
 // The same two words for bf16 input straight from the loaded bits, two elements per operation.
-__device__ __forceinline__ uint2 encode_block_bf16(const uint32_t (&raw)[8], const uint32_t* prow) {
-    format::E2m1PairCuts p;
-#pragma unroll
-    for (int i = 0; i < 7; ++i) p.up[i] = prow[i];
-    p.nonzero = prow[7];
+__device__ __forceinline__ uint2 encode_block_bf16(const uint32_t (&raw)[8], const format::E2m1PairCuts& p) {
     uint32_t word[2] = {0, 0};
 #pragma unroll
     for (int k = 0; k < 8; ++k) word[k / 4] |= format::e2m1_byte_bf16_pair(raw[k], p) << (8 * (k % 4));
@@ -175,7 +182,7 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
                                                                    const format::Nvfp4Lut* lut, uint2* packed,
                                                                    uint8_t* scales) {
     __shared__ float table[kCodes * kCutStride];
-    __shared__ uint32_t pair_table[kCodes * kPairStride];
+    __shared__ __align__(16) uint32_t pair_table[kCodes * kPairStride];
     extern __shared__ uint4 lut_smem[];  // the prefix of Nvfp4Lut this search reads (bf16 with tables)
     const bool use_lut = T == In::BF16 && lut != nullptr;
     // Every code on the tables (the usual case): the cut tables are never read, so skip them.
@@ -186,6 +193,7 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
     const uint8_t* lut_base = reinterpret_cast<const uint8_t*>(lut_smem);
     const auto* lut_amax = reinterpret_cast<const format::Nvfp4LutAmaxTable*>(lut_base);
     const auto* lut_codes = reinterpret_cast<const format::Nvfp4LutCode*>(lut_base + offsetof(format::Nvfp4Lut, codes));
+    const auto* lut_scales = reinterpret_cast<const float*>(lut_base + offsetof(format::Nvfp4Lut, code_scales));
     const uint8_t* lut_amax_codes = lut_base + offsetof(format::Nvfp4Lut, amax_codes);
     const uint8_t* lut_nibbles = lut_base + offsetof(format::Nvfp4Lut, nibbles);
     const auto* lut_values = reinterpret_cast<const float*>(lut_base + offsetof(format::Nvfp4Lut, values));
@@ -213,24 +221,15 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
             const uint8_t code = choose_code<S>(s, n_mult, code_of, [&](uint8_t c) {
                 if (use_lut) {
                     const format::Nvfp4LutCode lc = lut_codes[c];
-                    if (lc.regular) return format::nvfp4_lut_loss_bf16(raw, lc, lut_values);
+                    if (format::nvfp4_lut_regular(lc)) return format::nvfp4_lut_loss_bf16(raw, lc, lut_values, lut_scales[c]);
                 }
-                format::E2m1PairCuts p;
-                const uint32_t* prow = pair_table + c * kPairStride;
-#pragma unroll
-                for (int i = 0; i < 7; ++i) p.up[i] = prow[i];
-                return format::nvfp4_block_loss_bf16(raw, p, table + c * kCutStride + 8);
+                return format::nvfp4_block_loss_bf16(raw, load_pair_cuts(pair_table, c), table + c * kCutStride + 8);
             });
             const format::Nvfp4LutCode lc = use_lut ? lut_codes[code] : format::Nvfp4LutCode{};
-            if (use_lut && lc.regular) {
+            if (use_lut && format::nvfp4_lut_regular(lc)) {
                 uint32_t word[2] = {0, 0};
-                format::E2m1PairCuts p;
-                if constexpr (LP < 8) {
-                    const uint32_t* prow = pair_table + code * kPairStride;
-#pragma unroll
-                    for (int i = 0; i < 7; ++i) p.up[i] = prow[i];
-                    p.nonzero = prow[7];
-                }
+                format::E2m1PairCuts p{};
+                if constexpr (LP < 8) p = load_pair_cuts(pair_table, code);
 #pragma unroll
                 for (int k = 0; k < 8; ++k) {
                     const uint32_t byte = k < LP ? format::nvfp4_lut_byte_bf16_pair(raw[k], lc, lut_nibbles)
@@ -239,7 +238,7 @@ __global__ void __launch_bounds__(kThreads) nvfp4_quantize_kernel(const void* w,
                 }
                 packed[b] = make_uint2(word[0], word[1]);
             } else {
-                packed[b] = encode_block_bf16(raw, pair_table + code * kPairStride);
+                packed[b] = encode_block_bf16(raw, load_pair_cuts(pair_table, code));
             }
             scales[b] = code;
         }

@@ -113,8 +113,7 @@ void nvfp4_lut_build(const Nvfp4Plan& plan, Nvfp4Lut& out) {
         e.hi = lanes(t.p[6]);
         e.bias = lanes(static_cast<uint32_t>(row * kLutRowLen) - lo);
         e.nonzero = t.nonzero;
-        e.scale = scale;
-        e.regular = 1;
+        out.code_scales[code] = scale;
         ++out.regular_codes;
     }
 }

@@ -29,16 +29,15 @@ inline constexpr int kLutRows = 16;
 inline constexpr int kLutHalf = kLutRows * kLutRowLen;  // entries of one sign's nibble table
 inline constexpr int kLutCodes = 128;
 
-// Per E4M3 code; 32 bytes so that a thread fetches its code's entry with two 16-byte loads.
+// Per E4M3 code; 16 bytes, one shared-memory load. hi == 0 marks a code the tables do not
+// describe (every real P6 is >= 1): it keeps the cut path.
 struct Nvfp4LutCode {
     uint32_t lo;       // P0 - 1 in both 16-bit lanes: the clamp floor (below P0 the index is 0)
     uint32_t hi;       // P6 in both lanes: the clamp ceiling (from P6 up the index is 7)
     uint32_t bias;     // (row * kLutRowLen - (P0 - 1)) in both lanes: clamped magnitude -> entry
     uint32_t nonzero;  // E2m1PairCuts::nonzero: a negative w keeps its sign bit
-    float scale;       // decoded value of entry j for this code = values[j] * scale (a power of two)
-    uint32_t regular;  // 0: the tables do not describe this code; use the cut path
-    uint32_t pad[2];
 };
+MICROSCALE_HD inline bool nvfp4_lut_regular(const Nvfp4LutCode& c) { return c.hi != 0; }
 
 // Block codes by bf16 block amax: a block of bf16 weights has a bf16 amax, so each candidate code
 // of a search (max's one, the first two MSE multipliers: four-over-six's 1.0 and 1.5) is a
@@ -59,6 +58,7 @@ struct Nvfp4LutAmaxTable {
 struct Nvfp4Lut {
     Nvfp4LutAmaxTable amax_tables[kLutAmaxTables];
     Nvfp4LutCode codes[kLutCodes];
+    float code_scales[kLutCodes];  // decoded value of entry j for a code = values[j] * its scale (a power of two)
     uint8_t amax_codes[kLutAmaxTables][kLutAmaxLen];
     uint8_t nibbles[2 * kLutHalf];
     float values[kLutHalf];
@@ -116,8 +116,10 @@ MICROSCALE_HD inline uint32_t nvfp4_lut_byte_bf16_pair(uint32_t pair, const Nvfp
     return static_cast<uint32_t>(nibbles[e & 0xFFFFu]) | (static_cast<uint32_t>(nibbles[e >> 16]) << 4);
 }
 
-// == nvfp4_block_loss(w, d) for a bf16 block given as 8 words (same squared errors, same order).
-MICROSCALE_HD inline float nvfp4_lut_loss_bf16(const uint32_t (&raw)[8], const Nvfp4LutCode& c, const float* values) {
+// == nvfp4_block_loss(w, d) for a bf16 block given as 8 words (same squared errors, same order);
+// scale: the code's code_scales entry.
+MICROSCALE_HD inline float nvfp4_lut_loss_bf16(const uint32_t (&raw)[8], const Nvfp4LutCode& c, const float* values,
+                                               float scale) {
     float loss = 0.0f;
 #if defined(__CUDA_ARCH__)
 #pragma unroll
@@ -125,9 +127,9 @@ MICROSCALE_HD inline float nvfp4_lut_loss_bf16(const uint32_t (&raw)[8], const N
     for (int k = 0; k < 8; ++k) {
         const uint32_t mag = raw[k] & 0x7FFF7FFFu;
         const uint32_t e = lut_entries_pair(mag, c);
-        const float d0 = codec::bits_float(mag << 16) - values[e & 0xFFFFu] * c.scale;
+        const float d0 = codec::bits_float(mag << 16) - values[e & 0xFFFFu] * scale;
         loss += d0 * d0;
-        const float d1 = codec::bits_float(mag & 0xFFFF0000u) - values[e >> 16] * c.scale;
+        const float d1 = codec::bits_float(mag & 0xFFFF0000u) - values[e >> 16] * scale;
         loss += d1 * d1;
     }
     return loss;

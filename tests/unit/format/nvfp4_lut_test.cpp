@@ -51,7 +51,7 @@ TEST(Nvfp4Lut, EveryBf16PatternMatchesTheDivisionForEveryRegularCode) {
         int64_t checked = 0;
         for (int code = 0; code < kLutCodes; ++code) {
             const Nvfp4LutCode& c = lut->codes[code];
-            if (!c.regular) continue;
+            if (!nvfp4_lut_regular(c)) continue;
             const float d = nvfp4_block_divisor(static_cast<uint8_t>(code), s);
             for (uint32_t p = 0; p < 0x10000u; ++p) {
                 if (is_nan_bf16(p)) continue;
@@ -77,7 +77,7 @@ TEST(Nvfp4Lut, BlockLossBitsMatchTheReference) {
         const auto lut = build(s);
         for (int code = 0; code < kLutCodes; ++code) {
             const Nvfp4LutCode& c = lut->codes[code];
-            if (!c.regular) continue;
+            if (!nvfp4_lut_regular(c)) continue;
             const float d = nvfp4_block_divisor(static_cast<uint8_t>(code), s);
             for (int trial = 0; trial < 40; ++trial) {
                 uint32_t raw[8];
@@ -96,7 +96,7 @@ TEST(Nvfp4Lut, BlockLossBitsMatchTheReference) {
                     else raw[j / 2] |= static_cast<uint32_t>(bb) << 16;
                 }
                 const float want = nvfp4_block_loss(w, d);
-                const float got = nvfp4_lut_loss_bf16(raw, c, lut->values);
+                const float got = nvfp4_lut_loss_bf16(raw, c, lut->values, lut->code_scales[code]);
                 ASSERT_EQ(codec::float_bits(want), codec::float_bits(got))
                     << "amax " << cs.amax << " code 0x" << std::hex << code << " trial " << std::dec << trial;
             }
@@ -111,7 +111,7 @@ TEST(Nvfp4Lut, OrdinaryTensorsPutEveryCodeOnTheTables) {
         const auto lut = build(nvfp4_scales(cs.amax, cs.four_over_six));
         EXPECT_EQ(lut->regular_codes, 127) << "amax " << cs.amax;
         EXPECT_LE(lut->rows, 10) << "amax " << cs.amax;
-        EXPECT_FALSE(lut->codes[0x7F].regular);
+        EXPECT_FALSE(nvfp4_lut_regular(lut->codes[0x7F]));
     }
     // Divisors near the bottom of fp32 leave the power-of-two pattern: those codes keep the cut path.
     const auto tiny = build(nvfp4_scales(4e-41f, true));
