@@ -23,6 +23,8 @@
 #include "cuda/check.cuh"
 #include "cuda/quantize_kernels.cuh"
 #include "format/nvfp4.h"
+#include "format/codec/bf16.h"
+#include "format/fp8_table.h"
 #include "format/nvfp4_lut.h"
 
 using namespace microscale;
@@ -170,6 +172,15 @@ int main(int argc, char** argv) {
         MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(&hbits, bits, 4, cudaMemcpyDeviceToHost, s));
         MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(s));
         const float amax = amax_from_bits(hbits, DType::BF16);
+        // The FP8 code table for this tensor's scale (as quantize_weight builds it).
+        Fp8CodeTable* fp8_table;
+        MICROSCALE_CUDA_CHECK(cudaMalloc(&fp8_table, sizeof(Fp8CodeTable)));
+        {
+            auto t = std::make_unique<Fp8CodeTable>();
+            fp8_table_build(DType::BF16, codec::round_to_bf16(amax / 448.0f), *t);
+            if (!t->valid) throw std::runtime_error("fp8 table not valid for this tensor");
+            MICROSCALE_CUDA_CHECK(cudaMemcpy(fp8_table, t.get(), sizeof(Fp8CodeTable), cudaMemcpyHostToDevice));
+        }
         if (!save.empty()) {
             std::vector<uint16_t> host(static_cast<size_t>(n));
             MICROSCALE_CUDA_CHECK(cudaMemcpy(host.data(), w, host.size() * 2, cudaMemcpyDeviceToHost));
@@ -191,6 +202,7 @@ int main(int argc, char** argv) {
             {"nvfp4 fp8 sweep (126)", 0, sweep, 0.5625, 126},
             {"nvfp4 mse (39)", 0, mse, 0.5625, 39},
             {"fp8 per-tensor", 1, {}, 1.0, 0},
+            {"  same, computed", 1, {}, 1.0, 0, false},
             {"mxfp4", 2, {}, 0.5 + 1.0 / 32, 0},
             {"mxfp8", 3, {}, 1.0 + 1.0 / 32, 0},
         };
@@ -236,7 +248,7 @@ int main(int argc, char** argv) {
             auto kernel = [&] {
                 switch (m.kind) {
                     case 0: launch_nvfp4_quantize(w, DType::BF16, n / 16, plan, mult, use_lut, out, sc, s); break;
-                    case 1: launch_fp8_quantize(w, DType::BF16, n, amax / 448.0f, out, s); break;
+                    case 1: launch_fp8_quantize(w, DType::BF16, n, amax / 448.0f, m.lut ? fp8_table : nullptr, out, s); break;
                     case 2: launch_mxfp4_quantize(w, DType::BF16, n / 32, out, sc, s); break;
                     default: launch_mxfp8_quantize(w, DType::BF16, n / 32, out, sc, s); break;
                 }

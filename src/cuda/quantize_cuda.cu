@@ -13,7 +13,9 @@
 #include "cuda/device_buffer.cuh"
 #include "cuda/quantize_cuda.h"
 #include "cuda/quantize_kernels.cuh"
+#include "format/codec/bf16.h"
 #include "format/fp8.h"
+#include "format/fp8_table.h"
 #include "format/mx.h"
 #include "microscale/format.h"
 
@@ -161,7 +163,17 @@ format::QuantizedWeight quantize_weight(const format::WeightView& w, const forma
             q.global_scale = format::fp8_weight_scale(spec.fp8_amax.value_or(q.amax));
             q.data.resize(static_cast<size_t>(n));
             ws.out_a.reserve(round_up(q.data.size()));
-            launch_fp8_quantize(ws.input.ptr, w.dtype, n, q.global_scale, ws.out_a.as<uint8_t>(), ws.stream);
+            format::Fp8CodeTable* d_table = nullptr;
+            if (w.dtype == DType::BF16) {
+                thread_local std::unique_ptr<format::Fp8CodeTable> host_table = std::make_unique<format::Fp8CodeTable>();
+                format::fp8_table_build(DType::BF16, codec::round_to_bf16(q.global_scale), *host_table);
+                if (host_table->valid) {
+                    d_table = reinterpret_cast<format::Fp8CodeTable*>(ws.small.as<uint8_t>() + 256);
+                    MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(d_table, host_table.get(), sizeof(format::Fp8CodeTable),
+                                                          cudaMemcpyHostToDevice, ws.stream));
+                }
+            }
+            launch_fp8_quantize(ws.input.ptr, w.dtype, n, q.global_scale, d_table, ws.out_a.as<uint8_t>(), ws.stream);
             break;
         }
         case Format::MXFP4:

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "format/fp8_table.h"
 #include "format/nvfp4.h"
 #include "format/nvfp4_lut.h"
 #include "microscale/dtype.h"
@@ -27,8 +28,10 @@ void launch_nvfp4_quantize(const void* w, DType dtype, int64_t n_blocks, const f
                            const float* multipliers, const format::Nvfp4Lut* lut, uint8_t* packed, uint8_t* scales,
                            cudaStream_t stream);
 
-// FP8 per-tensor: codes [n].
-void launch_fp8_quantize(const void* w, DType dtype, int64_t n, float scale, uint8_t* codes, cudaStream_t stream);
+// FP8 per-tensor: codes [n]. table: fp8_table_build(BF16, round_to_bf16(scale)) on the
+// device when it is valid, for bf16 weights (null: every element computed; same bytes).
+void launch_fp8_quantize(const void* w, DType dtype, int64_t n, float scale, const format::Fp8CodeTable* table,
+                         uint8_t* codes, cudaStream_t stream);
 
 // MXFP4 / MXFP8: n_blocks = rows * cols / 32.
 void launch_mxfp4_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t* packed, uint8_t* scales,
