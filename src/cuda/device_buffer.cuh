@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 
 #include "cuda/check.cuh"
 
@@ -21,6 +22,10 @@ struct DeviceBuffer {
     }
     template <typename T>
     T* as() const { return static_cast<T*>(ptr); }
+    void swap(DeviceBuffer& o) noexcept {
+        std::swap(ptr, o.ptr);
+        std::swap(bytes, o.bytes);
+    }
     DeviceBuffer() = default;
     DeviceBuffer(const DeviceBuffer&) = delete;
     DeviceBuffer& operator=(const DeviceBuffer&) = delete;

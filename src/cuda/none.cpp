@@ -22,10 +22,12 @@ DeviceInfo device_info(int) { no_backend(); }
 void select_device(int) { no_backend(); }
 int selected_device() { return 0; }
 
-format::QuantizedWeight quantize_weight(const format::WeightView&, const format::WeightQuantSpec&, core::ThreadPool*) {
+format::QuantizedWeight quantize_weight(const format::WeightView&, const format::WeightQuantSpec&, core::ThreadPool*,
+                                        const format::WeightView*) {
     no_backend();
 }
 std::vector<float> dequantize_weight(const format::QuantizedWeight&) { no_backend(); }
+void wait_prefetch() noexcept {}
 
 algo::GptqResult gptq(std::span<const float>, int64_t, int64_t, std::span<const float>, const algo::FixedGrid&,
                       const algo::GptqOptions&) {

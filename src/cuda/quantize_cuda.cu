@@ -4,6 +4,10 @@
 // No fmt here: its headers do not compile in nvcc's C++20 host pass.
 
 #include <algorithm>
+#include <exception>
+#include <atomic>
+#include <future>
+#include <thread>
 #include <cstring>
 #include <memory>
 
@@ -40,18 +44,50 @@ struct PinnedBuffer {
     }
 };
 
+constexpr size_t kChunk = size_t{32} << 20;  // staging granularity: DMA of chunk i overlaps the copy of i+1
+
+// The next weight's upload, running on a background thread and a copy stream (quantize_weight's
+// `next`).
+struct Prefetch {
+    const void* src = nullptr;
+    size_t bytes = 0;
+    DeviceBuffer dev;
+    PinnedBuffer pinned;
+    cudaStream_t stream = nullptr;
+    cudaEvent_t done = nullptr;
+    std::future<void> task;
+
+    // Waits for the staging thread (rethrowing its error) and the copies it queued.
+    void finish() {
+        if (task.valid()) task.get();
+        if (stream) MICROSCALE_CUDA_CHECK(cudaStreamSynchronize(stream));
+    }
+    void finish_quietly() noexcept {
+        try {
+            finish();
+        } catch (...) {
+        }
+        src = nullptr;
+    }
+    ~Prefetch() {
+        finish_quietly();
+        if (stream) cudaStreamDestroy(stream);
+        if (done) cudaEventDestroy(done);
+    }
+};
+
 // One per host thread: quantize_weight may be called from several threads.
 struct Workspace {
     int device = -1;
     cudaStream_t stream = nullptr;
     DeviceBuffer input, out_a, out_b, small;
     PinnedBuffer staging;  // input on the way in, outputs on the way out
+    Prefetch prefetch;
     ~Workspace() {
+        prefetch.finish_quietly();
         if (stream) cudaStreamDestroy(stream);
     }
 };
-
-constexpr size_t kChunk = size_t{32} << 20;  // staging granularity: DMA of chunk i overlaps the copy of i+1
 
 // memcpy over the pool's threads (plain memcpy without one).
 void parallel_copy(uint8_t* dst, const uint8_t* src, size_t n, core::ThreadPool* pool) {
@@ -79,8 +115,59 @@ void upload(Workspace& ws, void* dst, const void* src, size_t n, core::ThreadPoo
     }
 }
 
-Workspace& workspace() {
+// memcpy on `threads` threads of their own (the caller's pool is busy with the current weight).
+void threaded_copy(uint8_t* dst, const uint8_t* src, size_t n, unsigned threads) {
+    constexpr size_t kPiece = size_t{2} << 20;
+    const size_t pieces = (n + kPiece - 1) / kPiece;
+    const unsigned t_count = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(pieces, 1)));
+    std::atomic<size_t> next{0};
+    const auto work = [&] {
+        for (size_t i = next++; i < pieces; i = next++) {
+            const size_t off = i * kPiece;
+            std::memcpy(dst + off, src + off, std::min(kPiece, n - off));
+        }
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < t_count; ++t) pool.emplace_back(work);
+    work();
+    for (std::thread& t : pool) t.join();
+}
+
+// Starts the upload of `next` into the prefetch buffers (after any earlier one has finished).
+void start_prefetch(Workspace& ws, const format::WeightView& next) {
+    Prefetch& pf = ws.prefetch;
+    pf.finish();
+    const size_t n = static_cast<size_t>(next.rows * next.cols) * dtype_size(next.dtype);
+    if (!pf.stream) {
+        MICROSCALE_CUDA_CHECK(cudaStreamCreateWithFlags(&pf.stream, cudaStreamNonBlocking));
+        MICROSCALE_CUDA_CHECK(cudaEventCreateWithFlags(&pf.done, cudaEventDisableTiming));
+    }
+    pf.dev.reserve((n + 255) & ~size_t{255});
+    pf.pinned.reserve(n);
+    pf.src = next.data;
+    pf.bytes = n;
+    const int device = ws.device;
+    const unsigned threads = std::clamp(std::thread::hardware_concurrency() / 4, 1u, 4u);
+    pf.task = std::async(std::launch::async, [&pf, device, n, threads] {
+        MICROSCALE_CUDA_CHECK(cudaSetDevice(device));
+        const uint8_t* s = static_cast<const uint8_t*>(pf.src);
+        for (size_t off = 0; off < n; off += kChunk) {
+            const size_t len = std::min(kChunk, n - off);
+            threaded_copy(pf.pinned.bytes_ptr() + off, s + off, len, threads);
+            MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(pf.dev.as<uint8_t>() + off, pf.pinned.bytes_ptr() + off, len,
+                                                  cudaMemcpyHostToDevice, pf.stream));
+        }
+        MICROSCALE_CUDA_CHECK(cudaEventRecord(pf.done, pf.stream));
+    });
+}
+
+Workspace& workspace_storage() {
     thread_local Workspace ws;
+    return ws;
+}
+
+Workspace& workspace() {
+    Workspace& ws = workspace_storage();
     const int dev = selected_device();
     MICROSCALE_CUDA_CHECK(cudaSetDevice(dev));
     if (ws.device != dev) {
@@ -98,16 +185,36 @@ size_t round_up(size_t n) { return (n + 255) & ~size_t{255}; }
 }  // namespace
 
 format::QuantizedWeight quantize_weight(const format::WeightView& w, const format::WeightQuantSpec& spec,
-                                        core::ThreadPool* pool) {
+                                        core::ThreadPool* pool, const format::WeightView* next) {
     const FormatInfo& info = format_info(spec.format);
     if (spec.format == Format::BF16) throw Error("tensor " + w.describe() + ": bf16 is not a quantized format");
     format::validate_weight(w, info.block_elems, info.name);
     Workspace& ws = workspace();
     const int64_t n = w.rows * w.cols;
     const size_t in_bytes = static_cast<size_t>(n) * dtype_size(w.dtype);
-    ws.input.reserve(round_up(in_bytes));
     ws.small.reserve(128 * 1024);  // amax bits, multipliers and the NVFP4 lookup tables
-    upload(ws, ws.input.ptr, w.data, in_bytes, pool);
+    Prefetch& pf = ws.prefetch;
+    if (pf.task.valid() && pf.src == w.data && pf.bytes == in_bytes) {
+        // Uploaded while the previous weight was quantized: its buffer becomes the input.
+        pf.task.get();
+        MICROSCALE_CUDA_CHECK(cudaStreamWaitEvent(ws.stream, pf.done, 0));
+        ws.input.swap(pf.dev);
+        pf.src = nullptr;
+    } else {
+        pf.finish();  // a hint not taken: its buffers are free again
+        pf.src = nullptr;
+        ws.input.reserve(round_up(in_bytes));
+        upload(ws, ws.input.ptr, w.data, in_bytes, pool);
+    }
+    if (next && next->data && next->rows > 0 && next->cols > 0) start_prefetch(ws, *next);
+    // An error below must not leave the prefetch reading memory the caller is about to unmap.
+    struct DropPrefetchOnError {
+        Prefetch& pf;
+        int exceptions = std::uncaught_exceptions();
+        ~DropPrefetchOnError() {
+            if (std::uncaught_exceptions() > exceptions) pf.finish_quietly();
+        }
+    } drop_on_error{pf};
 
     format::QuantizedWeight q;
     q.format = spec.format;
@@ -202,6 +309,8 @@ format::QuantizedWeight quantize_weight(const format::WeightView& w, const forma
     if (ns) std::memcpy(q.block_scales.data(), ws.staging.bytes_ptr() + nd, ns);
     return q;
 }
+
+void wait_prefetch() noexcept { workspace_storage().prefetch.finish_quietly(); }
 
 std::vector<float> dequantize_weight(const format::QuantizedWeight& q) {
     Workspace& ws = workspace();

@@ -60,8 +60,8 @@ QuantizedSizes quantized_sizes(Format f, int64_t rows, int64_t cols) {
 }
 
 QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec, Backend backend,
-                                core::ThreadPool* pool) {
-    if (backend == Backend::CUDA) return cuda::quantize_weight(w, spec, pool);
+                                core::ThreadPool* pool, const WeightView* next) {
+    if (backend == Backend::CUDA) return cuda::quantize_weight(w, spec, pool, next);
     if (spec.format == Format::BF16) throw Error(fmt::format("tensor {}: bf16 is not a quantized format", w.describe()));
     validate_weight(w, format_info(spec.format).block_elems, format_info(spec.format).name);  // before sizing
     const QuantizedSizes n = quantized_sizes(spec.format, w.rows, w.cols);

@@ -55,9 +55,10 @@ struct QuantizedSizes {
 QuantizedSizes quantized_sizes(Format f, int64_t rows, int64_t cols);
 
 // Throws microscale::Error naming the tensor on bad shape, dtype or non-finite values.
-// pool may be null (single thread).
+// pool may be null (single thread). next (CUDA only, a hint): the weight the caller quantizes
+// next on this thread; its copy to the GPU starts once w's input is there (cuda::quantize_weight).
 QuantizedWeight quantize_weight(const WeightView& w, const WeightQuantSpec& spec, Backend backend,
-                                core::ThreadPool* pool);
+                                core::ThreadPool* pool, const WeightView* next = nullptr);
 
 // The same bytes as quantize_weight (REF or SIMD), written into caller memory of quantized_sizes()
 // bytes: every byte is written, so the memory may be uninitialised (no zero-fill, no copy).

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "core/thread_pool.h"
+#include "cuda/quantize_cuda.h"
 #include "export/compressed_tensors.h"
 #include "export/modelopt_config.h"
 #include "export/verify.h"
@@ -257,6 +258,23 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                 populate(ckpt.at(layout.linears[static_cast<size_t>(member)].weight));
         };
         populate_ahead(0);
+        // --device cuda: the next weight's upload runs while this one is quantized (a hint to
+        // cuda::quantize_weight); whatever happens, no upload may outlive the loop's mappings.
+        struct WaitPrefetch {
+            bool on;
+            ~WaitPrefetch() {
+                if (on) cuda::wait_prefetch();
+            }
+        } wait_prefetch{opts.backend == format::Backend::CUDA};
+        auto next_gpu_weight = [&](size_t ti) -> std::optional<format::WeightView> {
+            if (opts.backend != format::Backend::CUDA || ti >= tensors.size()) return std::nullopt;
+            auto it = linear_of_weight.find(tensors[ti].info->name);
+            if (it == linear_of_weight.end() || !plan.linears[it->second].format) return std::nullopt;
+            if (act.gptq.count(static_cast<int>(it->second))) return std::nullopt;
+            const model::LinearModule& m = layout.linears[it->second];
+            return format::WeightView{ckpt.bytes(tensors[ti]).data(), tensors[ti].info->dtype, m.out_features,
+                                      m.in_features, tensors[ti].info->name};
+        };
         if (callbacks.on_start) {
             uint64_t total = 0;
             for (const io::TensorRef& t : tensors) total += t.info->nbytes();
@@ -325,7 +343,12 @@ QuantizeReport run_quantize(const QuantizeOptions& opts, const JobCallbacks& cal
                         .global_scale;
                     err = sampled.result();
                 } else {
-                    owned = gq != act.gptq.end() ? gq->second : format::quantize_weight(w, spec, opts.backend, &pool);
+                    if (gq != act.gptq.end()) {
+                        owned = gq->second;
+                    } else {
+                        const std::optional<format::WeightView> next = next_gpu_weight(ti + 1);
+                        owned = format::quantize_weight(w, spec, opts.backend, &pool, next ? &*next : nullptr);
+                    }
                     err = sampled_relative_mse(w, owned, kErrorRows, &pool);
                     global_scale = owned.global_scale;
                 }

@@ -155,3 +155,30 @@ TEST(GpuParity, ConcurrentCallsFromThreads) {
             quantize_weight(ws[i].view(), {Format::NVFP4, Nvfp4Config::four_over_six_preset()}, Backend::REF, nullptr),
             got[i], "thread " + std::to_string(i));
 }
+
+TEST(GpuParity, PrefetchedNextWeightGivesTheSameBytes) {
+    MICROSCALE_REQUIRE_GPU();
+    // A chain where each call names the next weight (taken), one hint not taken (a different
+    // weight follows), mixed dtypes and sizes (the prefetch buffers grow), and a hint dropped at
+    // the end by wait_prefetch.
+    std::vector<TestWeight> ws;
+    ws.push_back(microscale::test::heavy_tailed(64, 256, 1, DType::BF16));
+    ws.push_back(microscale::test::heavy_tailed(1024, 4096, 2, DType::BF16));
+    ws.push_back(microscale::test::heavy_tailed(48, 128, 3, DType::F32));
+    ws.push_back(microscale::test::heavy_tailed(2048, 2048, 4, DType::BF16));
+    ws.push_back(microscale::test::heavy_tailed(96, 512, 5, DType::F16));
+    const std::vector<Mode> modes = all_modes();
+    const size_t order[] = {0, 1, 2, 3, 4, 1, 0};
+    const size_t hinted[] = {1, 2, 3, 2 /* not what follows */, 1, 0, 3 /* dropped */};
+    for (size_t step = 0; step < std::size(order); ++step) {
+        const TestWeight& w = ws[order[step]];
+        const Mode& m = modes[step % modes.size()];
+        if ((m.format == Format::MXFP4 || m.format == Format::MXFP8) && w.cols % 32 != 0) continue;
+        const WeightQuantSpec spec{m.format, m.nvfp4};
+        const format::WeightView next = ws[hinted[step]].view();
+        const QuantizedWeight got = cuda::quantize_weight(w.view(), spec, nullptr, &next);
+        microscale::test::expect_same_quantized(quantize_weight(w.view(), spec, Backend::SIMD, nullptr), got,
+                                                "step " + std::to_string(step) + " " + m.name);
+    }
+    cuda::wait_prefetch();
+}
