@@ -2,6 +2,8 @@
 // and per-block rules come from format/fp8_element.h and format/mx_block.h, the same code the
 // scalar reference runs.
 #include <algorithm>
+#include <mutex>
+#include <vector>
 
 #include "cuda/check.cuh"
 #include "cuda/launch.cuh"
@@ -11,6 +13,7 @@
 #include "format/fp8_element.h"
 #include "format/fp8_table.h"
 #include "format/mx_block.h"
+#include "format/mx_tables.h"
 
 namespace microscale::cuda {
 namespace {
@@ -156,6 +159,68 @@ __global__ void __launch_bounds__(kThreads) mxfp8_kernel(const void* w, int64_t 
     }
 }
 
+// bf16 MXFP8 through the process-wide tables (format/mx_tables.h): block exponent from the amax
+// pattern, four codes per two words by lookup; blocks whose exponent the tables do not cover are
+// computed.
+__device__ format::Mxfp8Tables g_mxfp8_tables;
+
+__global__ void __launch_bounds__(kThreads) mxfp8_table_kernel(const uint16_t* w, int64_t n_blocks, uint4* codes,
+                                                                uint8_t* scales) {
+    __shared__ __align__(16) uint8_t table[format::kMxfp8CodeLen + 16];
+    const uint4* src = reinterpret_cast<const uint4*>(g_mxfp8_tables.codes);
+    for (int i = threadIdx.x; i < (format::kMxfp8CodeLen + 16) / 16; i += blockDim.x)
+        reinterpret_cast<uint4*>(table)[i] = src[i];
+    const uint32_t lo = g_mxfp8_tables.lo, hi = g_mxfp8_tables.hi;
+    __syncthreads();
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    const uint4* v = reinterpret_cast<const uint4*>(w);
+    for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
+        uint32_t raw[16];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const uint4 q = __ldg(v + 4 * b + k);
+            raw[4 * k] = q.x, raw[4 * k + 1] = q.y, raw[4 * k + 2] = q.z, raw[4 * k + 3] = q.w;
+        }
+        uint32_t m = 0;
+#pragma unroll
+        for (int k = 0; k < 16; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
+        const int e = g_mxfp8_tables.exponent[max(m & 0xFFFFu, m >> 16)];
+        uint32_t word[8];
+        if (format::mxfp8_table_covers(e, lo, hi)) {
+#pragma unroll
+            for (int k = 0; k < 8; ++k) word[k] = format::mxfp8_table_codes4(raw[2 * k], raw[2 * k + 1], e, lo, hi, table);
+        } else {
+            const float inv = format::mx_pow2(-e);
+#pragma unroll
+            for (int k = 0; k < 8; ++k) {
+                word[k] = 0;
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const uint32_t pair = raw[2 * k + j / 2];
+                    const uint16_t h = static_cast<uint16_t>(j % 2 ? pair >> 16 : pair & 0xFFFFu);
+                    word[k] |= static_cast<uint32_t>(format::mxfp8_code(codec::bf16_to_float(h), inv)) << (8 * j);
+                }
+            }
+        }
+        codes[2 * b] = make_uint4(word[0], word[1], word[2], word[3]);
+        codes[2 * b + 1] = make_uint4(word[4], word[5], word[6], word[7]);
+        scales[b] = codec::e8m0_from_exponent(e);
+    }
+}
+
+// The tables on the current device, copied once per device.
+void ensure_mxfp8_tables() {
+    static std::mutex mu;
+    static std::vector<bool> done;
+    int dev = 0;
+    MICROSCALE_CUDA_CHECK(cudaGetDevice(&dev));
+    std::lock_guard<std::mutex> lock(mu);
+    if (static_cast<size_t>(dev) < done.size() && done[static_cast<size_t>(dev)]) return;
+    MICROSCALE_CUDA_CHECK(cudaMemcpyToSymbol(g_mxfp8_tables, &format::mxfp8_tables(), sizeof(format::Mxfp8Tables)));
+    if (done.size() <= static_cast<size_t>(dev)) done.resize(static_cast<size_t>(dev) + 1, false);
+    done[static_cast<size_t>(dev)] = true;
+}
+
 // ---- decoders
 __global__ void fp8_dequantize_kernel(const uint8_t* codes, float scale, int64_t n, float* out) {
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -231,7 +296,10 @@ void launch_mxfp8_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t
     const int grid = grid_for(n_blocks, kThreads);
     uint4* c = reinterpret_cast<uint4*>(codes);
     switch (dtype) {
-        case DType::BF16: mxfp8_kernel<In::BF16><<<grid, kThreads, 0, stream>>>(w, n_blocks, c, scales); break;
+        case DType::BF16:
+            ensure_mxfp8_tables();
+            mxfp8_table_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const uint16_t*>(w), n_blocks, c, scales);
+            break;
         case DType::F16: mxfp8_kernel<In::F16><<<grid, kThreads, 0, stream>>>(w, n_blocks, c, scales); break;
         case DType::F32: mxfp8_kernel<In::F32><<<grid, kThreads, 0, stream>>>(w, n_blocks, c, scales); break;
         default: throw Error("mxfp8 CUDA kernel: weight dtype must be BF16, F16 or F32");

@@ -1,0 +1,40 @@
+// The MXFP8 lookup tables (format/mx_tables.h), built once from the reference's own functions.
+#include "format/mx_tables.h"
+
+#include <cstring>
+#include <memory>
+
+#include "format/codec/bf16.h"
+#include "format/mx_block.h"
+#include "format/nvfp4_block.h"
+
+namespace microscale::format {
+namespace {
+
+std::unique_ptr<Mxfp8Tables> build() {
+    auto t = std::make_unique<Mxfp8Tables>();
+    std::memset(t.get(), 0, sizeof *t);
+    for (uint32_t p = 0; p < 32768; ++p)
+        t->exponent[p] = static_cast<int8_t>(mx_block_exponent(codec::bf16_to_float(static_cast<uint16_t>(p)) * kRecip448));
+    // Block exponent 0: the first pattern whose code is not 0, up to the first that saturates.
+    const auto code = [](uint32_t r) { return mxfp8_code(codec::bf16_to_float(static_cast<uint16_t>(r)), 1.0f); };
+    uint32_t lo = 1;
+    while (code(lo) == 0) ++lo;
+    const uint8_t top = code(0x7F7F);
+    uint32_t hi = lo;
+    while (code(hi) != top) ++hi;
+    t->lo = lo;
+    t->hi = hi;
+    t->codes[0] = 0;
+    for (uint32_t r = lo; r <= hi; ++r) t->codes[1 + r - lo] = code(r);
+    return t;
+}
+
+}  // namespace
+
+const Mxfp8Tables& mxfp8_tables() {
+    static const std::unique_ptr<Mxfp8Tables> t = build();
+    return *t;
+}
+
+}  // namespace microscale::format

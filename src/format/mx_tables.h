@@ -1,0 +1,58 @@
+// MXFP8 of bf16 weights by table lookup (the GPU kernel's fast path). Both tables are the same
+// for every tensor: the block exponent is a function of the block's bf16 amax pattern, and since
+// x * 2^-e is exact for a normal result, an element's code is a function of its pattern shifted
+// by 128 * e (one octave per exponent step). Codes below the table's first pattern are 0 (the
+// value is below E4M3's half-subnormal), and no element of a block exceeds its amax, so the
+// table ends where E4M3 saturates. tests/unit/format/mx_tables_test.cpp checks the lookup
+// against mx_block_exponent and mxfp8_code for every bf16 pattern and every exponent it covers.
+#pragma once
+
+#include <cstdint>
+
+#include "format/codec/hd.h"
+#include "format/nvfp4_lut.h"  // max_u16x2 / min_u16x2
+
+namespace microscale::format {
+
+inline constexpr int kMxfp8CodeLen = 4096;
+
+struct Mxfp8Tables {
+    int8_t exponent[32768];  // mx_block_exponent(bf16(p) * RN(1/448)) for each magnitude pattern p
+    uint32_t lo, hi;         // relative patterns tabulated: codes of bf16(r) for r in [lo, hi]
+    uint32_t pad[2];
+    uint8_t codes[kMxfp8CodeLen + 16];  // codes[0]: every r below lo (0); codes[1 + r - lo]
+};
+
+// Built once per process.
+const Mxfp8Tables& mxfp8_tables();
+
+// Whether the tables hold a block with exponent e (else compute the block): every lane stays in
+// 16 bits, and every subnormal bf16 (whose pattern does not shift with the exponent) clamps to
+// the floor, where x * 2^-e is below E4M3's half-subnormal.
+MICROSCALE_HD inline bool mxfp8_table_covers(int e, uint32_t lo, uint32_t hi) {
+    return static_cast<int>(lo) - 1 + 128 * e >= 0x80 && static_cast<int>(hi) + 128 * e <= 0x7FFF;
+}
+
+// The codes of four elements (two words of bf16 patterns, element 0 in the low half of pair0)
+// of a block with exponent e, little-endian in a word: == mxfp8_code(x, mx_pow2(-e)) of each.
+MICROSCALE_HD inline uint32_t mxfp8_table_codes4(uint32_t pair0, uint32_t pair1, int e, uint32_t lo, uint32_t hi,
+                                                 const uint8_t* codes) {
+    const uint32_t floor = static_cast<uint32_t>(static_cast<int>(lo) - 1 + 128 * e);
+    const uint32_t lanes_floor = floor * 0x10001u, lanes_ceil = (hi + static_cast<uint32_t>(128 * e)) * 0x10001u;
+    const uint32_t bias = (0u - floor) * 0x10001u;
+    uint32_t out = 0;
+    const uint32_t pairs[2] = {pair0, pair1};
+    for (int k = 0; k < 2; ++k) {
+        const uint32_t i = min_u16x2(max_u16x2(pairs[k] & 0x7FFF7FFFu, lanes_floor), lanes_ceil) + bias;
+        out |= (static_cast<uint32_t>(codes[i & 0xFFFFu]) | (static_cast<uint32_t>(codes[i >> 16]) << 8)) << (16 * k);
+    }
+#if defined(__CUDA_ARCH__)
+    const uint32_t signs = __byte_perm(pair0, pair1, 0x7531) & 0x80808080u;
+#else
+    const uint32_t signs = (((pair0 >> 8) & 0x80u) | ((pair0 >> 16) & 0x8000u) | ((pair1 << 8) & 0x800000u) |
+                            (pair1 & 0x80000000u));
+#endif
+    return out | signs;
+}
+
+}  // namespace microscale::format
