@@ -208,6 +208,44 @@ __global__ void __launch_bounds__(kThreads) mxfp8_table_kernel(const uint16_t* w
     }
 }
 
+// bf16 MXFP4 through the same tables: E2M1 index of each element by lookup (sign from the word).
+__global__ void __launch_bounds__(kThreads) mxfp4_table_kernel(const uint16_t* w, int64_t n_blocks, uint4* packed,
+                                                                uint8_t* scales) {
+    __shared__ __align__(16) uint8_t table[2 * format::kMxfp4Half];
+    const uint4* src = reinterpret_cast<const uint4*>(g_mxfp8_tables.nibbles4);
+    for (int i = threadIdx.x; i < 2 * format::kMxfp4Half / 16; i += blockDim.x) reinterpret_cast<uint4*>(table)[i] = src[i];
+    const uint32_t lo4 = g_mxfp8_tables.lo4, hi4 = g_mxfp8_tables.hi4;
+    __syncthreads();
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    const uint4* v = reinterpret_cast<const uint4*>(w);
+    for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
+        uint32_t raw[16];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const uint4 q = __ldg(v + 4 * b + k);
+            raw[4 * k] = q.x, raw[4 * k + 1] = q.y, raw[4 * k + 2] = q.z, raw[4 * k + 3] = q.w;
+        }
+        uint32_t m = 0;
+#pragma unroll
+        for (int k = 0; k < 16; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
+        const int e = g_mxfp8_tables.exponent4[max(m & 0xFFFFu, m >> 16)];
+        uint32_t word[4] = {0, 0, 0, 0};
+        if (format::mxfp4_table_covers(e, lo4, hi4)) {
+#pragma unroll
+            for (int k = 0; k < 16; ++k) word[k / 4] |= format::mxfp4_table_byte(raw[k], e, lo4, hi4, table) << (8 * (k % 4));
+        } else {
+            const float pow2 = format::mx_pow2(e);
+#pragma unroll
+            for (int j = 0; j < 32; ++j) {
+                const uint16_t h = static_cast<uint16_t>(j % 2 ? raw[j / 2] >> 16 : raw[j / 2] & 0xFFFFu);
+                word[j / 8] |= static_cast<uint32_t>(format::mxfp4_nibble(codec::bf16_to_float(h), pow2)) << (4 * (j % 8));
+            }
+        }
+        packed[b] = make_uint4(word[0], word[1], word[2], word[3]);
+        scales[b] = codec::e8m0_from_exponent(e);
+    }
+}
+
 // The tables on the current device, copied once per device.
 void ensure_mxfp8_tables() {
     static std::mutex mu;
@@ -282,7 +320,10 @@ void launch_mxfp4_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t
     const int grid = grid_for(n_blocks, kThreads);
     uint4* p = reinterpret_cast<uint4*>(packed);
     switch (dtype) {
-        case DType::BF16: mxfp4_kernel<In::BF16><<<grid, kThreads, 0, stream>>>(w, n_blocks, p, scales); break;
+        case DType::BF16:
+            ensure_mxfp8_tables();
+            mxfp4_table_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const uint16_t*>(w), n_blocks, p, scales);
+            break;
         case DType::F16: mxfp4_kernel<In::F16><<<grid, kThreads, 0, stream>>>(w, n_blocks, p, scales); break;
         case DType::F32: mxfp4_kernel<In::F32><<<grid, kThreads, 0, stream>>>(w, n_blocks, p, scales); break;
         default: throw Error("mxfp4 CUDA kernel: weight dtype must be BF16, F16 or F32");

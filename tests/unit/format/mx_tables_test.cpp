@@ -44,3 +44,31 @@ TEST(MxTables, Mxfp8CodesOfEveryPatternUnderEveryCoveredExponent) {
     EXPECT_TRUE(mxfp8_table_covers(mx_block_exponent(1e30f * kRecip448), t.lo, t.hi));
     EXPECT_GT(covered, 200);
 }
+
+TEST(MxTables, Mxfp4NibblesOfEveryPatternUnderEveryCoveredExponent) {
+    const Mxfp8Tables& t = mxfp8_tables();
+    for (uint32_t p = 0; p <= 0x7F7F; ++p)
+        ASSERT_EQ(t.exponent4[p], mx_block_exponent(codec::bf16_to_float(static_cast<uint16_t>(p)) * kRecip6))
+            << "pattern 0x" << std::hex << p;
+    int covered = 0;
+    for (int e = -127; e <= 127; ++e) {
+        if (!mxfp4_table_covers(e, t.lo4, t.hi4)) continue;
+        ++covered;
+        const float pow2 = mx_pow2(e);
+        for (uint32_t p = 0; p <= 0x7F7F; ++p) {
+            const float x = codec::bf16_to_float(static_cast<uint16_t>(p));
+            if (mx_block_exponent(x * kRecip6) > e) break;  // no block with exponent e holds it
+            for (uint32_t sign : {0u, 0x8000u}) {
+                const uint32_t a = p | sign, b = ((p * 7919u) % (p + 1)) | (sign ^ 0x8000u);
+                const auto ref = [&](uint32_t pat) {
+                    return static_cast<uint32_t>(mxfp4_nibble(codec::bf16_to_float(static_cast<uint16_t>(pat)), pow2));
+                };
+                ASSERT_EQ(mxfp4_table_byte(a | (b << 16), e, t.lo4, t.hi4, t.nibbles4), ref(a) | (ref(b) << 4))
+                    << "e " << e << " patterns 0x" << std::hex << a << " 0x" << b;
+            }
+        }
+    }
+    EXPECT_TRUE(mxfp4_table_covers(mx_block_exponent(1e-30f * kRecip6), t.lo4, t.hi4));
+    EXPECT_TRUE(mxfp4_table_covers(mx_block_exponent(1e4f * kRecip6), t.lo4, t.hi4));
+    EXPECT_GT(covered, 100);
+}
