@@ -162,15 +162,15 @@ __global__ void __launch_bounds__(kThreads) mxfp8_kernel(const void* w, int64_t 
 // bf16 MXFP8 through the process-wide tables (format/mx_tables.h): block exponent from the amax
 // pattern, four codes per two words by lookup; blocks whose exponent the tables do not cover are
 // computed.
-__device__ format::Mxfp8Tables g_mxfp8_tables;
+__device__ format::MxTables g_mx_tables;
 
 __global__ void __launch_bounds__(kThreads) mxfp8_table_kernel(const uint16_t* w, int64_t n_blocks, uint4* codes,
                                                                 uint8_t* scales) {
     __shared__ __align__(16) uint8_t table[format::kMxfp8CodeLen + 16];
-    const uint4* src = reinterpret_cast<const uint4*>(g_mxfp8_tables.codes);
+    const uint4* src = reinterpret_cast<const uint4*>(g_mx_tables.codes);
     for (int i = threadIdx.x; i < (format::kMxfp8CodeLen + 16) / 16; i += blockDim.x)
         reinterpret_cast<uint4*>(table)[i] = src[i];
-    const uint32_t lo = g_mxfp8_tables.lo, hi = g_mxfp8_tables.hi;
+    const uint32_t lo = g_mx_tables.lo, hi = g_mx_tables.hi;
     __syncthreads();
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
     const uint4* v = reinterpret_cast<const uint4*>(w);
@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(kThreads) mxfp8_table_kernel(const uint16_t* w
         uint32_t m = 0;
 #pragma unroll
         for (int k = 0; k < 16; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
-        const int e = g_mxfp8_tables.exponent[max(m & 0xFFFFu, m >> 16)];
+        const int e = g_mx_tables.exponent[max(m & 0xFFFFu, m >> 16)];
         uint32_t word[8];
         if (format::mxfp8_table_covers(e, lo, hi)) {
 #pragma unroll
@@ -212,9 +212,9 @@ __global__ void __launch_bounds__(kThreads) mxfp8_table_kernel(const uint16_t* w
 __global__ void __launch_bounds__(kThreads) mxfp4_table_kernel(const uint16_t* w, int64_t n_blocks, uint4* packed,
                                                                 uint8_t* scales) {
     __shared__ __align__(16) uint8_t table[2 * format::kMxfp4Half];
-    const uint4* src = reinterpret_cast<const uint4*>(g_mxfp8_tables.nibbles4);
+    const uint4* src = reinterpret_cast<const uint4*>(g_mx_tables.nibbles4);
     for (int i = threadIdx.x; i < 2 * format::kMxfp4Half / 16; i += blockDim.x) reinterpret_cast<uint4*>(table)[i] = src[i];
-    const uint32_t lo4 = g_mxfp8_tables.lo4, hi4 = g_mxfp8_tables.hi4;
+    const uint32_t lo4 = g_mx_tables.lo4, hi4 = g_mx_tables.hi4;
     __syncthreads();
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
     const uint4* v = reinterpret_cast<const uint4*>(w);
@@ -228,7 +228,7 @@ __global__ void __launch_bounds__(kThreads) mxfp4_table_kernel(const uint16_t* w
         uint32_t m = 0;
 #pragma unroll
         for (int k = 0; k < 16; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
-        const int e = g_mxfp8_tables.exponent4[max(m & 0xFFFFu, m >> 16)];
+        const int e = g_mx_tables.exponent4[max(m & 0xFFFFu, m >> 16)];
         uint32_t word[4] = {0, 0, 0, 0};
         if (format::mxfp4_table_covers(e, lo4, hi4)) {
 #pragma unroll
@@ -247,14 +247,14 @@ __global__ void __launch_bounds__(kThreads) mxfp4_table_kernel(const uint16_t* w
 }
 
 // The tables on the current device, copied once per device.
-void ensure_mxfp8_tables() {
+void ensure_mx_tables() {
     static std::mutex mu;
     static std::vector<bool> done;
     int dev = 0;
     MICROSCALE_CUDA_CHECK(cudaGetDevice(&dev));
     std::lock_guard<std::mutex> lock(mu);
     if (static_cast<size_t>(dev) < done.size() && done[static_cast<size_t>(dev)]) return;
-    MICROSCALE_CUDA_CHECK(cudaMemcpyToSymbol(g_mxfp8_tables, &format::mxfp8_tables(), sizeof(format::Mxfp8Tables)));
+    MICROSCALE_CUDA_CHECK(cudaMemcpyToSymbol(g_mx_tables, &format::mx_tables(), sizeof(format::MxTables)));
     if (done.size() <= static_cast<size_t>(dev)) done.resize(static_cast<size_t>(dev) + 1, false);
     done[static_cast<size_t>(dev)] = true;
 }
@@ -321,7 +321,7 @@ void launch_mxfp4_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t
     uint4* p = reinterpret_cast<uint4*>(packed);
     switch (dtype) {
         case DType::BF16:
-            ensure_mxfp8_tables();
+            ensure_mx_tables();
             mxfp4_table_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const uint16_t*>(w), n_blocks, p, scales);
             break;
         case DType::F16: mxfp4_kernel<In::F16><<<grid, kThreads, 0, stream>>>(w, n_blocks, p, scales); break;
@@ -338,7 +338,7 @@ void launch_mxfp8_quantize(const void* w, DType dtype, int64_t n_blocks, uint8_t
     uint4* c = reinterpret_cast<uint4*>(codes);
     switch (dtype) {
         case DType::BF16:
-            ensure_mxfp8_tables();
+            ensure_mx_tables();
             mxfp8_table_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const uint16_t*>(w), n_blocks, c, scales);
             break;
         case DType::F16: mxfp8_kernel<In::F16><<<grid, kThreads, 0, stream>>>(w, n_blocks, c, scales); break;

@@ -12,8 +12,8 @@
 namespace microscale::format {
 namespace {
 
-std::unique_ptr<Mxfp8Tables> build() {
-    auto t = std::make_unique<Mxfp8Tables>();
+std::unique_ptr<MxTables> build() {
+    auto t = std::make_unique<MxTables>();
     std::memset(t.get(), 0, sizeof *t);
     for (uint32_t p = 0; p < 32768; ++p)
         t->exponent[p] = static_cast<int8_t>(mx_block_exponent(codec::bf16_to_float(static_cast<uint16_t>(p)) * kRecip448));
@@ -49,8 +49,8 @@ std::unique_ptr<Mxfp8Tables> build() {
 
 }  // namespace
 
-const Mxfp8Tables& mxfp8_tables() {
-    static const std::unique_ptr<Mxfp8Tables> t = build();
+const MxTables& mx_tables() {
+    static const std::unique_ptr<MxTables> t = build();
     return *t;
 }
 

@@ -20,7 +20,7 @@ namespace microscale::format {
 inline constexpr int kMxfp8CodeLen = 4096;
 inline constexpr int kMxfp4Half = 1024;  // entries of one sign's MXFP4 index table (~550 used)
 
-struct Mxfp8Tables {
+struct MxTables {
     int8_t exponent[32768];  // mx_block_exponent(bf16(p) * RN(1/448)) for each magnitude pattern p
     uint32_t lo, hi;         // relative patterns tabulated: codes of bf16(r) for r in [lo, hi]
     uint32_t lo4, hi4;       // the same for MXFP4's E2M1 index
@@ -30,7 +30,7 @@ struct Mxfp8Tables {
 };
 
 // Built once per process.
-const Mxfp8Tables& mxfp8_tables();
+const MxTables& mx_tables();
 
 // Whether the tables hold a block with exponent e (else compute the block): every lane stays in
 // 16 bits, and every subnormal bf16 (whose pattern does not shift with the exponent) clamps to

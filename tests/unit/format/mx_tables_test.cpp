@@ -12,14 +12,14 @@ using namespace microscale;
 using namespace microscale::format;
 
 TEST(MxTables, BlockExponentOfEveryBf16Amax) {
-    const Mxfp8Tables& t = mxfp8_tables();
+    const MxTables& t = mx_tables();
     for (uint32_t p = 0; p <= 0x7F7F; ++p)
         ASSERT_EQ(t.exponent[p], mx_block_exponent(codec::bf16_to_float(static_cast<uint16_t>(p)) * kRecip448))
             << "pattern 0x" << std::hex << p;
 }
 
 TEST(MxTables, Mxfp8CodesOfEveryPatternUnderEveryCoveredExponent) {
-    const Mxfp8Tables& t = mxfp8_tables();
+    const MxTables& t = mx_tables();
     int covered = 0;
     for (int e = -127; e <= 127; ++e) {
         if (!mxfp8_table_covers(e, t.lo, t.hi)) continue;
@@ -46,7 +46,7 @@ TEST(MxTables, Mxfp8CodesOfEveryPatternUnderEveryCoveredExponent) {
 }
 
 TEST(MxTables, Mxfp4NibblesOfEveryPatternUnderEveryCoveredExponent) {
-    const Mxfp8Tables& t = mxfp8_tables();
+    const MxTables& t = mx_tables();
     for (uint32_t p = 0; p <= 0x7F7F; ++p)
         ASSERT_EQ(t.exponent4[p], mx_block_exponent(codec::bf16_to_float(static_cast<uint16_t>(p)) * kRecip6))
             << "pattern 0x" << std::hex << p;
