@@ -255,6 +255,9 @@ void ensure_mx_tables() {
     std::lock_guard<std::mutex> lock(mu);
     if (static_cast<size_t>(dev) < done.size() && done[static_cast<size_t>(dev)]) return;
     MICROSCALE_CUDA_CHECK(cudaMemcpyToSymbol(g_mx_tables, &format::mx_tables(), sizeof(format::MxTables)));
+    // A copy from pageable memory may still be in flight when it returns, and the kernels run on
+    // other (non-blocking) streams: wait for it before any kernel may read the tables.
+    MICROSCALE_CUDA_CHECK(cudaDeviceSynchronize());
     if (done.size() <= static_cast<size_t>(dev)) done.resize(static_cast<size_t>(dev) + 1, false);
     done[static_cast<size_t>(dev)] = true;
 }
