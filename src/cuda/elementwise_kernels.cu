@@ -164,6 +164,19 @@ __global__ void __launch_bounds__(kThreads) mxfp8_kernel(const void* w, int64_t 
 // computed.
 __device__ format::MxTables g_mx_tables;
 
+// Block b's 32 bf16 patterns as 16 words; returns the block's max magnitude pattern.
+__device__ __forceinline__ uint32_t load_mx_block_bf16(const uint4* v, int64_t b, uint32_t (&raw)[16]) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        const uint4 q = __ldg(v + 4 * b + k);
+        raw[4 * k] = q.x, raw[4 * k + 1] = q.y, raw[4 * k + 2] = q.z, raw[4 * k + 3] = q.w;
+    }
+    uint32_t m = 0;
+#pragma unroll
+    for (int k = 0; k < 16; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
+    return max(m & 0xFFFFu, m >> 16);
+}
+
 __global__ void __launch_bounds__(kThreads) mxfp8_table_kernel(const uint16_t* w, int64_t n_blocks, uint4* codes,
                                                                 uint8_t* scales) {
     __shared__ __align__(16) uint8_t table[format::kMxfp8CodeLen + 16];
@@ -176,15 +189,7 @@ __global__ void __launch_bounds__(kThreads) mxfp8_table_kernel(const uint16_t* w
     const uint4* v = reinterpret_cast<const uint4*>(w);
     for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
         uint32_t raw[16];
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-            const uint4 q = __ldg(v + 4 * b + k);
-            raw[4 * k] = q.x, raw[4 * k + 1] = q.y, raw[4 * k + 2] = q.z, raw[4 * k + 3] = q.w;
-        }
-        uint32_t m = 0;
-#pragma unroll
-        for (int k = 0; k < 16; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
-        const int e = g_mx_tables.exponent[max(m & 0xFFFFu, m >> 16)];
+        const int e = g_mx_tables.exponent[load_mx_block_bf16(v, b, raw)];
         uint32_t word[8];
         if (format::mxfp8_table_covers(e, lo, hi)) {
 #pragma unroll
@@ -220,15 +225,7 @@ __global__ void __launch_bounds__(kThreads) mxfp4_table_kernel(const uint16_t* w
     const uint4* v = reinterpret_cast<const uint4*>(w);
     for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < n_blocks; b += stride) {
         uint32_t raw[16];
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-            const uint4 q = __ldg(v + 4 * b + k);
-            raw[4 * k] = q.x, raw[4 * k + 1] = q.y, raw[4 * k + 2] = q.z, raw[4 * k + 3] = q.w;
-        }
-        uint32_t m = 0;
-#pragma unroll
-        for (int k = 0; k < 16; ++k) m = __vmaxu2(m, raw[k] & 0x7FFF7FFFu);
-        const int e = g_mx_tables.exponent4[max(m & 0xFFFFu, m >> 16)];
+        const int e = g_mx_tables.exponent4[load_mx_block_bf16(v, b, raw)];
         uint32_t word[4] = {0, 0, 0, 0};
         if (format::mxfp4_table_covers(e, lo4, hi4)) {
 #pragma unroll

@@ -103,16 +103,25 @@ void parallel_copy(uint8_t* dst, const uint8_t* src, size_t n, core::ThreadPool*
     });
 }
 
-// Host (pageable, e.g. the mmap'd checkpoint) -> device through the pinned staging buffer.
-void upload(Workspace& ws, void* dst, const void* src, size_t n, core::ThreadPool* pool) {
-    ws.staging.reserve(n);
+// Pageable host memory (e.g. the mmap'd checkpoint) -> device through a pinned buffer of n bytes,
+// chunk by chunk on `stream`: the DMA of each chunk overlaps the host copy of the next.
+// copy(dst, src, len) does the host copies.
+template <typename Copy>
+void staged_upload(void* dst, const void* src, size_t n, PinnedBuffer& pinned, cudaStream_t stream, const Copy& copy) {
+    pinned.reserve(n);
     const uint8_t* s = static_cast<const uint8_t*>(src);
     for (size_t off = 0; off < n; off += kChunk) {
         const size_t len = std::min(kChunk, n - off);
-        parallel_copy(ws.staging.bytes_ptr() + off, s + off, len, pool);
-        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(static_cast<uint8_t*>(dst) + off, ws.staging.bytes_ptr() + off, len,
-                                              cudaMemcpyHostToDevice, ws.stream));
+        copy(pinned.bytes_ptr() + off, s + off, len);
+        MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(static_cast<uint8_t*>(dst) + off, pinned.bytes_ptr() + off, len,
+                                              cudaMemcpyHostToDevice, stream));
     }
+}
+
+// The current weight's upload, its host copies on the caller's pool.
+void upload(Workspace& ws, void* dst, const void* src, size_t n, core::ThreadPool* pool) {
+    staged_upload(dst, src, n, ws.staging, ws.stream,
+                  [pool](uint8_t* d, const uint8_t* from, size_t len) { parallel_copy(d, from, len, pool); });
 }
 
 // memcpy on `threads` threads of their own (the caller's pool is busy with the current weight).
@@ -143,20 +152,15 @@ void start_prefetch(Workspace& ws, const format::WeightView& next) {
         MICROSCALE_CUDA_CHECK(cudaEventCreateWithFlags(&pf.done, cudaEventDisableTiming));
     }
     pf.dev.reserve((n + 255) & ~size_t{255});
-    pf.pinned.reserve(n);
     pf.src = next.data;
     pf.bytes = n;
     const int device = ws.device;
     const unsigned threads = std::clamp(std::thread::hardware_concurrency() / 4, 1u, 4u);
-    pf.task = std::async(std::launch::async, [&pf, device, n, threads] {
+    pf.task = std::async(std::launch::async, [&pf, src = next.data, device, n, threads] {
         MICROSCALE_CUDA_CHECK(cudaSetDevice(device));
-        const uint8_t* s = static_cast<const uint8_t*>(pf.src);
-        for (size_t off = 0; off < n; off += kChunk) {
-            const size_t len = std::min(kChunk, n - off);
-            threaded_copy(pf.pinned.bytes_ptr() + off, s + off, len, threads);
-            MICROSCALE_CUDA_CHECK(cudaMemcpyAsync(pf.dev.as<uint8_t>() + off, pf.pinned.bytes_ptr() + off, len,
-                                                  cudaMemcpyHostToDevice, pf.stream));
-        }
+        staged_upload(pf.dev.ptr, src, n, pf.pinned, pf.stream, [threads](uint8_t* d, const uint8_t* from, size_t len) {
+            threaded_copy(d, from, len, threads);
+        });
         MICROSCALE_CUDA_CHECK(cudaEventRecord(pf.done, pf.stream));
     });
 }

@@ -33,10 +33,8 @@ void fp8_table_build(DType dtype, float divisor, Fp8CodeTable& out) {
     if (code(finite_top | 0x8000u) != (top_code | 0x80u)) return;
     out.codes[0] = below;
     for (uint32_t p = lo; p <= hi; ++p) out.codes[1 + p - lo] = code(p);
-    const auto lanes = [](uint32_t v) { return v * 0x10001u; };
-    out.floor = lanes(lo - 1);
-    out.ceil = lanes(hi);
-    out.bias = lanes(0u - (lo - 1));
+    out.floor = lo - 1;
+    out.ceil = hi;
     out.valid = 1;
 }
 

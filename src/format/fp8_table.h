@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "format/codec/hd.h"
-#include "format/nvfp4_lut.h"  // max_u16x2 / min_u16x2
+#include "format/lane_lookup.h"
 #include "microscale/dtype.h"
 
 namespace microscale::format {
@@ -19,10 +19,10 @@ namespace microscale::format {
 inline constexpr int kFp8TableLen = 4096;  // > the ~2300 magnitude patterns E4M3's range spans
 
 struct Fp8CodeTable {
-    uint32_t floor;  // lo - 1 in both 16-bit lanes (clamped there: entry 0, the code below lo)
-    uint32_t ceil;   // the highest tabulated pattern in both lanes
-    uint32_t bias;   // -(lo - 1) in both lanes, modulo 2^32: clamped magnitude -> entry
+    uint32_t floor;  // lo - 1: magnitudes clamp here to entry 0, the code below lo
+    uint32_t ceil;   // the highest tabulated pattern
     uint32_t valid;  // 0: compute every element
+    uint32_t pad;
     uint8_t codes[kFp8TableLen + 16];  // codes[0]: patterns 0..lo-1; codes[1 + p - lo]: pattern p
 };
 
@@ -34,20 +34,7 @@ void fp8_table_build(DType dtype, float divisor, Fp8CodeTable& out);
 // pair0), packed little-endian into a word: == fp8_code_bf16 / fp8_code_fp16 of each.
 MICROSCALE_HD inline uint32_t fp8_table_codes4(uint32_t pair0, uint32_t pair1, const Fp8CodeTable& t,
                                                const uint8_t* codes) {
-    uint32_t out = 0;
-    const uint32_t pairs[2] = {pair0, pair1};
-    for (int k = 0; k < 2; ++k) {
-        const uint32_t e = min_u16x2(max_u16x2(pairs[k] & 0x7FFF7FFFu, t.floor), t.ceil) + t.bias;
-        out |= (static_cast<uint32_t>(codes[e & 0xFFFFu]) | (static_cast<uint32_t>(codes[e >> 16]) << 8)) << (16 * k);
-    }
-    // The sign of each element (bit 15 of its pattern) becomes bit 7 of its code.
-#if defined(__CUDA_ARCH__)
-    const uint32_t signs = __byte_perm(pair0, pair1, 0x7531) & 0x80808080u;
-#else
-    const uint32_t signs = (((pair0 >> 8) & 0x80u) | ((pair0 >> 16) & 0x8000u) | ((pair1 << 8) & 0x800000u) |
-                            (pair1 & 0x80000000u));
-#endif
-    return out | signs;
+    return lookup_signed_codes4(pair0, pair1, t.floor, t.ceil, codes);
 }
 
 }  // namespace microscale::format

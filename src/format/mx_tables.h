@@ -13,7 +13,8 @@
 #include <cstdint>
 
 #include "format/codec/hd.h"
-#include "format/nvfp4_lut.h"  // max_u16x2 / min_u16x2
+#include "format/lane_lookup.h"
+#include "format/nvfp4_cuts.h"  // mul_hi_u32
 
 namespace microscale::format {
 
@@ -43,22 +44,8 @@ MICROSCALE_HD inline bool mxfp8_table_covers(int e, uint32_t lo, uint32_t hi) {
 // of a block with exponent e, little-endian in a word: == mxfp8_code(x, mx_pow2(-e)) of each.
 MICROSCALE_HD inline uint32_t mxfp8_table_codes4(uint32_t pair0, uint32_t pair1, int e, uint32_t lo, uint32_t hi,
                                                  const uint8_t* codes) {
-    const uint32_t floor = static_cast<uint32_t>(static_cast<int>(lo) - 1 + 128 * e);
-    const uint32_t lanes_floor = floor * 0x10001u, lanes_ceil = (hi + static_cast<uint32_t>(128 * e)) * 0x10001u;
-    const uint32_t bias = (0u - floor) * 0x10001u;
-    uint32_t out = 0;
-    const uint32_t pairs[2] = {pair0, pair1};
-    for (int k = 0; k < 2; ++k) {
-        const uint32_t i = min_u16x2(max_u16x2(pairs[k] & 0x7FFF7FFFu, lanes_floor), lanes_ceil) + bias;
-        out |= (static_cast<uint32_t>(codes[i & 0xFFFFu]) | (static_cast<uint32_t>(codes[i >> 16]) << 8)) << (16 * k);
-    }
-#if defined(__CUDA_ARCH__)
-    const uint32_t signs = __byte_perm(pair0, pair1, 0x7531) & 0x80808080u;
-#else
-    const uint32_t signs = (((pair0 >> 8) & 0x80u) | ((pair0 >> 16) & 0x8000u) | ((pair1 << 8) & 0x800000u) |
-                            (pair1 & 0x80000000u));
-#endif
-    return out | signs;
+    return lookup_signed_codes4(pair0, pair1, static_cast<uint32_t>(static_cast<int>(lo) - 1 + 128 * e),
+                                hi + static_cast<uint32_t>(128 * e), codes);
 }
 
 // MXFP4: whether a block with exponent e is covered (lanes in range, subnormals at the floor, and
@@ -74,7 +61,7 @@ MICROSCALE_HD inline uint32_t mxfp4_table_byte(uint32_t pair, int e, uint32_t lo
     const uint32_t ceil = hi4 + static_cast<uint32_t>(128 * e);
     // Sign bit: negative, or zero (bit 15 of mag + 0x7FFF is set exactly when mag != 0).
     const uint32_t set = (pair | ~(mag + 0x7FFF7FFFu)) & 0x80008000u;
-    const uint32_t i = min_u16x2(max_u16x2(mag, floor * 0x10001u), ceil * 0x10001u) + (0u - floor) * 0x10001u +
+    const uint32_t i = min_u16x2(max_u16x2(mag, both_lanes(floor)), both_lanes(ceil)) + both_lanes(0u - floor) +
                        mul_hi_u32(set, static_cast<uint32_t>(kMxfp4Half) << 17);
     return static_cast<uint32_t>(nibbles4[i & 0xFFFFu]) | (static_cast<uint32_t>(nibbles4[i >> 16]) << 4);
 }

@@ -34,9 +34,6 @@ bool same_row(const Thresholds& a, const Thresholds& b) {
     return (codec::float_bits(a.d) & 0x7FFFFFu) == (codec::float_bits(b.d) & 0x7FFFFFu);
 }
 
-// v in both 16-bit lanes, modulo 2^32: adding lanes(k) adds k to each lane of a word whose lanes
-// stay in [0, 65536) (for a negative k the carry out of lane 0 is part of the sum).
-uint32_t lanes(uint32_t v) { return v * 0x10001u; }
 
 // Candidate k's block code for a bf16 block amax, as the kernels' choose_code computes it.
 int candidate_code(const Nvfp4Plan& plan, int k, uint32_t pattern) {
@@ -109,9 +106,9 @@ void nvfp4_lut_build(const Nvfp4Plan& plan, Nvfp4Lut& out) {
             exact = codec::float_bits(want) == codec::float_bits(got);
         }
         if (!exact) continue;
-        e.lo = lanes(lo);
-        e.hi = lanes(t.p[6]);
-        e.bias = lanes(static_cast<uint32_t>(row * kLutRowLen) - lo);
+        e.lo = both_lanes(lo);
+        e.hi = both_lanes(t.p[6]);
+        e.bias = both_lanes(static_cast<uint32_t>(row * kLutRowLen) - lo);
         e.nonzero = t.nonzero;
         out.code_scales[code] = scale;
         ++out.regular_codes;

@@ -16,6 +16,7 @@
 
 #include "format/codec/e2m1.h"
 #include "format/codec/hd.h"
+#include "format/lane_lookup.h"
 #include "format/nvfp4.h"
 #include "format/nvfp4_block.h"
 #include "format/nvfp4_cuts.h"
@@ -78,26 +79,6 @@ MICROSCALE_HD inline int nvfp4_lut_amax_code(uint32_t pattern, const Nvfp4LutAma
     if (pattern == 0) return static_cast<int>(t.zero);
     if (pattern < t.lo) return static_cast<int>(t.below);
     return pattern - t.lo < t.len ? codes[pattern - t.lo] : -1;
-}
-
-// Per-lane max / min of two u16x2 words (one instruction each on sm_90).
-MICROSCALE_HD inline uint32_t max_u16x2(uint32_t a, uint32_t b) {
-#if defined(__CUDA_ARCH__)
-    return __vmaxu2(a, b);
-#else
-    const uint32_t l = (a & 0xFFFFu) > (b & 0xFFFFu) ? a & 0xFFFFu : b & 0xFFFFu;
-    const uint32_t h = (a >> 16) > (b >> 16) ? a >> 16 : b >> 16;
-    return (h << 16) | l;
-#endif
-}
-MICROSCALE_HD inline uint32_t min_u16x2(uint32_t a, uint32_t b) {
-#if defined(__CUDA_ARCH__)
-    return __vminu2(a, b);
-#else
-    const uint32_t l = (a & 0xFFFFu) < (b & 0xFFFFu) ? a & 0xFFFFu : b & 0xFFFFu;
-    const uint32_t h = (a >> 16) < (b >> 16) ? a >> 16 : b >> 16;
-    return (h << 16) | l;
-#endif
 }
 
 // Table entries of the two magnitudes in a word (lane 0 = element 0). No borrow crosses the
